@@ -1,0 +1,1 @@
+"""Rig spaces, mappings between them, and the blendshape solver (numpy/scipy only)."""

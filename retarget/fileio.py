@@ -1,0 +1,41 @@
+"""Writing files so that a failure never leaves half a file behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_output(path, mode: str = "w", **open_kwargs):
+    """Open a temporary file beside `path`; on success it replaces `path` in one rename,
+    on any error it is removed and `path` is untouched."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        from .errors import InputError
+
+        raise InputError("output folder does not exist", path=directory)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, mode, **open_kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path, text: str) -> None:
+    with atomic_output(path, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    with atomic_output(path, "wb") as f:
+        f.write(data)
