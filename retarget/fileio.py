@@ -7,6 +7,10 @@ import os
 import tempfile
 from pathlib import Path
 
+# Read once at import: os.umask can only be read by setting it, which is not thread-safe.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_output(path, mode: str = "w", **open_kwargs):
@@ -19,6 +23,8 @@ def atomic_output(path, mode: str = "w", **open_kwargs):
 
         raise InputError("output folder does not exist", path=directory)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    # mkstemp makes the file private (0600); a take should get the usual permissions.
+    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         with os.fdopen(fd, mode, **open_kwargs) as f:
             yield f

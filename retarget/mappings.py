@@ -30,7 +30,7 @@ from .spaces import MH_PREFIX, RigSpace, get_space
 
 MAPPING_FORMAT = "emorig-mapping"
 MAPPING_VERSION = 1
-SATURATION_ROUNDS = 4
+SATURATION_ROUNDS = 200  # at most; it stops once the weights settle
 
 
 class LinearMapping:
@@ -84,19 +84,27 @@ class LinearMapping:
         y = np.asarray(frames, dtype=np.float64) - self.bias
         solver, cols = self._solver(settings or SolverSettings(l2=1e-5))
         x = self.source.neutral_frames(len(y)).astype(np.float64)
+        p = None if prev is None else prev[cols]
+        w = solver.solve(y, prev=p)
         if self.clamp:
             # A clamped target curve only says "at least this much" (two poses may have summed
             # past the top of its range). Treat it as a lower bound: alternate between solving
-            # and raising its target to what the solution asks for, which minimises the
-            # one-sided (hinge) fit exactly for this convex problem.
+            # and raising its target to what the solution asks for. This is alternating
+            # minimisation of the one-sided (hinge) fit, a convex problem, so it converges;
+            # only frames with a saturated curve take part (all frames if they are coupled in time).
             saturated = y >= self.target.upper - self.bias - 1e-6
-            target = y.copy()
-            w = solver.solve(target, prev=None if prev is None else prev[cols])
-            for _ in range(SATURATION_ROUNDS if saturated.any() else 0):
-                target = np.where(saturated, np.maximum(y, w @ solver.basis.T), y)
-                w = solver.solve(target, init=w, prev=None if prev is None else prev[cols])
-        else:
-            w = solver.solve(y, prev=None if prev is None else prev[cols])
+            rows = np.flatnonzero(saturated.any(axis=1))
+            if len(rows) and solver.settings.temporal > 0:
+                rows = np.arange(len(y))
+            ys, sat, ws = y[rows], saturated[rows], w[rows]
+            for _ in range(SATURATION_ROUNDS if len(rows) else 0):
+                target = np.where(sat, np.maximum(ys, ws @ solver.basis.T), ys)
+                new = solver.solve(target, init=ws, prev=p if rows[0] == 0 else None)
+                moved = np.abs(new - ws).max()
+                ws = new
+                if moved < 1e-6:
+                    break
+            w[rows] = ws
         x[:, cols] = w
         return self.rules_inverse(x, np.asarray(frames, dtype=np.float64))
 

@@ -179,8 +179,8 @@ def infer_space(names, path=None) -> RigSpace:
     candidates = [get_space(s) for s in BUILTIN if s != "flame"]
     flame_like = all(n.startswith(("exp", "jaw_", "neck_", "eyeLeft_", "eyeRight_")) for n in names)
     if flame_like:
-        n_exp = sum(n.startswith("exp") for n in names)
-        candidates.append(get_space(f"flame{100 if n_exp > 50 else 50}"
+        top = max((int(n[3:]) for n in names if n.startswith("exp") and n[3:].isdigit()), default=0)
+        candidates.append(get_space(f"flame{100 if top >= 50 else 50}"
                                      + ("+neck" if any(n.startswith("neck_") for n in names) else "")
                                      + ("+eyes" if any(n.startswith("eye") for n in names) else "")))
     scored = []

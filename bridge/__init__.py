@@ -1,0 +1,1 @@
+"""The emorig runtime: audio in, engine, sinks, control, and the `emorig` command."""

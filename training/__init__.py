@@ -1,0 +1,1 @@
+"""Data, models, training and evaluation for emorig's speech -> emotion -> rig networks."""
