@@ -51,20 +51,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emorig", description="Speech to emotional facial animation, live.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("retarget", help="convert a take between rig spaces (ARKit, Live Link Face, MetaHuman, VRCFT, FLAME)")
+    p = sub.add_parser(
+        "retarget", help="convert a take between rig spaces (ARKit, Live Link Face, MetaHuman, VRCFT, FLAME)"
+    )
     p.add_argument("input", help="take to read: .csv (Live Link Face or Timecode + curves), .json or .npz")
     p.add_argument("-o", "--output", required=True, help="take to write; format from the extension")
     p.add_argument("--to", required=True, help="target rig space (see `emorig spaces`)")
     p.add_argument("--from", dest="source", help="source rig space (default: inferred from the curve names)")
-    p.add_argument("--mapping", action="append", default=[], metavar="FILE",
-                   help="a mapping JSON that replaces or adds a mapping (e.g. exported from your Unreal project); repeatable")
+    p.add_argument(
+        "--mapping",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a mapping JSON that replaces or adds a mapping (e.g. exported from your Unreal project); repeatable",
+    )
     p.add_argument("--fps", type=float, help="frame rate of the input when its file does not say")
-    p.add_argument("--smooth", type=float, default=0.0, metavar="W",
-                   help="inverse solves only: pull each frame toward its neighbours (0 = off, 0.1..1 typical)")
-    p.add_argument("--sparsity", type=float, default=0.0, metavar="W",
-                   help="inverse solves only: prefer fewer active shapes (L1 weight, 0 = off)")
-    p.add_argument("--symmetry", type=float, default=0.0, metavar="W",
-                   help="inverse solves only: prefer equal left and right weights (0 = off)")
+    p.add_argument(
+        "--smooth",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="inverse solves only: pull each frame toward its neighbours (0 = off, 0.1..1 typical)",
+    )
+    p.add_argument(
+        "--sparsity",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="inverse solves only: prefer fewer active shapes (L1 weight, 0 = off)",
+    )
+    p.add_argument(
+        "--symmetry",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="inverse solves only: prefer equal left and right weights (0 = off)",
+    )
     p.set_defaults(func=_retarget)
 
     p = sub.add_parser("spaces", help="list the rig spaces, or the curves of one")

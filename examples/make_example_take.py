@@ -3,9 +3,10 @@
 It is procedural (syllables as jaw/lip cycles, lip closures for "b/m/p", blinks,
 a smile that builds, brow raises on stressed syllables, small head motion), made
 so the README's first command has a realistic take to retarget. Run it again to
-regenerate: python examples/make_example_take.py
+regenerate: python examples/make_example_take.py [OUT.csv]
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +22,23 @@ def bump(t, centre, width):
     return np.exp(-0.5 * ((t - centre) / width) ** 2)
 
 
-def main() -> None:
+def main(out: Path) -> None:
     space = get_space("livelinkface")
     t = np.arange(int(SECONDS * FPS)) / FPS
     f = np.zeros((len(t), len(space)))
     c = {name: i for i, name in enumerate(space.curves)}
     # Syllable nuclei: (time, openness, closure before it, rounded?)
-    syllables = [(0.45, 0.55, True, False), (0.72, 0.35, False, True), (1.0, 0.6, False, False),
-                 (1.3, 0.3, True, False), (1.62, 0.5, False, False), (2.3, 0.65, True, False),
-                 (2.58, 0.4, False, True), (2.9, 0.55, False, False), (3.2, 0.3, True, False)]
+    syllables = [
+        (0.45, 0.55, True, False),
+        (0.72, 0.35, False, True),
+        (1.0, 0.6, False, False),
+        (1.3, 0.3, True, False),
+        (1.62, 0.5, False, False),
+        (2.3, 0.65, True, False),
+        (2.58, 0.4, False, True),
+        (2.9, 0.55, False, False),
+        (3.2, 0.3, True, False),
+    ]
     for when, open_, closure, rounded in syllables:
         f[:, c["JawOpen"]] += open_ * bump(t, when, 0.07)
         f[:, c["MouthLowerDownLeft"]] += 0.3 * open_ * bump(t, when, 0.07)
@@ -59,8 +68,8 @@ def main() -> None:
     f[:, c["MouthClose"]] = np.minimum(f[:, c["MouthClose"]], f[:, c["JawOpen"]])
     f[:, :52] = np.clip(f[:, :52], 0, 1)
     start = 10 * 3600 + 30 * 60  # 10:30:00:00, as a phone's timecode would be
-    write_take(Take(space, FPS, f, start=start), Path(__file__).with_name("take.csv"))
+    write_take(Take(space, FPS, f, start=start), out)
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("take.csv"))

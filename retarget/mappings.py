@@ -51,6 +51,7 @@ class LinearMapping:
         self.bias = np.zeros(len(target)) if bias is None else np.asarray(bias, dtype=np.float64)
         self.clamp = clamp
         self.note = note
+        self._solvers: dict[SolverSettings, tuple[BlendshapeSolver, np.ndarray]] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.source.name} -> {self.target.name})"
@@ -70,8 +71,13 @@ class LinearMapping:
         """Source curves the solve finds (the rest come from rules or stay neutral)."""
         return np.flatnonzero(np.any(self.matrix != 0, axis=0))
 
-    @functools.cache
     def _solver(self, settings: SolverSettings) -> tuple[BlendshapeSolver, np.ndarray]:
+        # Built once per settings: the Gram matrix is the same for every take.
+        if settings not in self._solvers:
+            self._solvers[settings] = self._build_solver(settings)
+        return self._solvers[settings]
+
+    def _build_solver(self, settings: SolverSettings) -> tuple[BlendshapeSolver, np.ndarray]:
         cols = self.solver_columns()
         local = {c: i for i, c in enumerate(cols)}
         pairs = [(local[a], local[b]) for a, b in self.source.pairs if a in local and b in local]
@@ -219,15 +225,22 @@ class ArkitToVrcft(LinearMapping):
         t = functools.partial(_col, target)
         self.sides = []
         for side in ("Left", "Right"):
-            self.sides.append(dict(
-                side=side,
-                blink=s(f"eyeBlink{side}"), squint=s(f"eyeSquint{side}"),
-                look_in=s(f"eyeLookIn{side}"), look_out=s(f"eyeLookOut{side}"),
-                look_up=s(f"eyeLookUp{side}"), look_down=s(f"eyeLookDown{side}"),
-                upper_up=s(f"mouthUpperUp{side}"),
-                closed=t(f"EyeClosed{side}"), x=t(f"Eye{side}X"), y=t(f"Eye{side}Y"),
-                suck_upper=t(f"LipSuckUpper{side}"),
-            ))
+            self.sides.append(
+                dict(
+                    side=side,
+                    blink=s(f"eyeBlink{side}"),
+                    squint=s(f"eyeSquint{side}"),
+                    look_in=s(f"eyeLookIn{side}"),
+                    look_out=s(f"eyeLookOut{side}"),
+                    look_up=s(f"eyeLookUp{side}"),
+                    look_down=s(f"eyeLookDown{side}"),
+                    upper_up=s(f"mouthUpperUp{side}"),
+                    closed=t(f"EyeClosed{side}"),
+                    x=t(f"Eye{side}X"),
+                    y=t(f"Eye{side}Y"),
+                    suck_upper=t(f"LipSuckUpper{side}"),
+                )
+            )
         self._roll_upper = s("mouthRollUpper")
 
     def solver_columns(self):
@@ -263,6 +276,7 @@ class ArkitToVrcft(LinearMapping):
 
 # -- built-in tables -----------------------------------------------------------------------------
 
+
 def _read_tsv(name: str) -> list[list[str]]:
     text = resources.files("retarget").joinpath("data").joinpath("mappings").joinpath(name).read_text("utf-8")
     rows = [line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")]
@@ -276,11 +290,13 @@ def builtin_metahuman_poses() -> dict[str, dict[str, float]]:
     return poses
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def builtin_mapping(source: str, target: str) -> LinearMapping | None:
     """The built-in mapping from `source` to `target` in its forward direction, if one exists."""
     if source == "arkit" and target in ("metahuman", "metahuman_2021"):
-        return ArkitToMetahuman(get_space(target), builtin_metahuman_poses(), note="built-in (Epic mh_arkit_mapping_pose)")
+        return ArkitToMetahuman(
+            get_space(target), builtin_metahuman_poses(), note="built-in (Epic mh_arkit_mapping_pose)"
+        )
     if source == "arkit" and target == "vrcft":
         return ArkitToVrcft([(a, u, float(w)) for a, u, w in _read_tsv("arkit_to_vrcft.tsv")])
     if {source, target} in ({"arkit", "livelinkface"}, {"metahuman", "metahuman_2021"}):
@@ -289,6 +305,7 @@ def builtin_mapping(source: str, target: str) -> LinearMapping | None:
 
 
 # -- mapping files --------------------------------------------------------------------------------
+
 
 def _require(doc: dict, field: str, kind, path):
     if field not in doc:
@@ -307,9 +324,11 @@ def _finite(value, path, what) -> float:
 def mapping_from_json(doc, path=None):
     """Build a mapping from its JSON form (validated; errors name the file and field)."""
     if not isinstance(doc, dict) or doc.get("format") != MAPPING_FORMAT:
-        raise InputError(f"not an emorig mapping (expected \"format\": \"{MAPPING_FORMAT}\")", path=path)
+        raise InputError(f'not an emorig mapping (expected "format": "{MAPPING_FORMAT}")', path=path)
     if doc.get("version") != MAPPING_VERSION:
-        raise InputError(f"mapping version {doc.get('version')!r} is not supported (this emorig reads {MAPPING_VERSION})", path=path)
+        raise InputError(
+            f"mapping version {doc.get('version')!r} is not supported (this emorig reads {MAPPING_VERSION})", path=path
+        )
     kind = _require(doc, "kind", str, path)
     target = get_space(_require(doc, "target", str, path))
     note = doc.get("note", "") if isinstance(doc.get("note", ""), str) else ""
@@ -354,8 +373,11 @@ def load_mapping(path) -> LinearMapping:
     mapping = mapping_from_json(doc, path)
     dropped = getattr(mapping, "dropped", [])
     if dropped:
-        print(f"emorig: note: {path}: {len(dropped)} curves are not in rig space {mapping.target.name!r} "
-              f"and are left out (e.g. {dropped[0]})", file=sys.stderr)
+        print(
+            f"emorig: note: {path}: {len(dropped)} curves are not in rig space {mapping.target.name!r} "
+            f"and are left out (e.g. {dropped[0]})",
+            file=sys.stderr,
+        )
     return mapping
 
 
@@ -364,6 +386,7 @@ def save_mapping(mapping: LinearMapping, path) -> None:
 
 
 # -- retargeting ----------------------------------------------------------------------------------
+
 
 def _steps(source: RigSpace, target: RigSpace, user: list[LinearMapping]):
     """The chain of (mapping, direction) that takes `source` to `target`."""
@@ -388,7 +411,11 @@ def _steps(source: RigSpace, target: RigSpace, user: list[LinearMapping]):
     if first and second:
         return [first, second]
     missing = source if not first else target
-    hint = " (FLAME needs a mapping fitted to your model: see `emorig mapping --help`)" if missing.name.startswith("flame") else ""
+    hint = (
+        " (FLAME needs a mapping fitted to your model: see `emorig mapping --help`)"
+        if missing.name.startswith("flame")
+        else ""
+    )
     raise InputError(f"no mapping from {source.name!r} to {target.name!r}: pass --mapping FILE{hint}")
 
 

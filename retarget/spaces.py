@@ -133,7 +133,10 @@ def flame_space(n_expression: int = 50, neck: bool = False, eyes: bool = False) 
             upper.append(hi)
             regions.append("eyes" if joint.startswith("eye") else joint)
     where = {c: i for i, c in enumerate(curves)}
-    mirror = [where.get(c.replace("eyeLeft", "eyeRight") if "eyeLeft" in c else c.replace("eyeRight", "eyeLeft"), -1) for c in curves]
+    mirror = [
+        where.get(c.replace("eyeLeft", "eyeRight") if "eyeLeft" in c else c.replace("eyeRight", "eyeLeft"), -1)
+        for c in curves
+    ]
     mirror = [m if curves[m] != c else -1 for m, c in zip(mirror, curves)]
     suffix = ("+neck" if neck else "") + ("+eyes" if eyes else "")
     return RigSpace(
@@ -152,7 +155,7 @@ def flame_space(n_expression: int = 50, neck: bool = False, eyes: bool = False) 
 BUILTIN = ("arkit", "livelinkface", "metahuman", "metahuman_2021", "vrcft", "flame")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_space(name: str) -> RigSpace:
     """A rig space by name: arkit, livelinkface, metahuman, metahuman_2021, vrcft,
     flame (= flame50), flame100, flame50+neck+eyes, ..."""
@@ -163,8 +166,14 @@ def get_space(name: str) -> RigSpace:
         if not digits.isdigit() or any(e not in ("neck", "eyes") for e in extras):
             raise InputError(f"unknown FLAME space {name!r}; use flame, flame100, flame50+neck+eyes")
         return flame_space(int(digits), neck="neck" in extras, eyes="eyes" in extras)
-    aliases = {"mh": "metahuman", "metahuman2021": "metahuman_2021", "llf": "livelinkface",
-               "unified": "vrcft", "vrchat": "vrcft", "ue": "vrcft"}
+    aliases = {
+        "mh": "metahuman",
+        "metahuman2021": "metahuman_2021",
+        "llf": "livelinkface",
+        "unified": "vrcft",
+        "vrchat": "vrcft",
+        "ue": "vrcft",
+    }
     spec = aliases.get(spec, spec)
     if spec not in BUILTIN:
         raise InputError(f"unknown rig space {name!r}; known: {', '.join(BUILTIN)}")
@@ -180,9 +189,13 @@ def infer_space(names, path=None) -> RigSpace:
     flame_like = all(n.startswith(("exp", "jaw_", "neck_", "eyeLeft_", "eyeRight_")) for n in names)
     if flame_like:
         top = max((int(n[3:]) for n in names if n.startswith("exp") and n[3:].isdigit()), default=0)
-        candidates.append(get_space(f"flame{100 if top >= 50 else 50}"
-                                     + ("+neck" if any(n.startswith("neck_") for n in names) else "")
-                                     + ("+eyes" if any(n.startswith("eye") for n in names) else "")))
+        candidates.append(
+            get_space(
+                f"flame{100 if top >= 50 else 50}"
+                + ("+neck" if any(n.startswith("neck_") for n in names) else "")
+                + ("+eyes" if any(n.startswith("eye") for n in names) else "")
+            )
+        )
     scored = []
     for space in candidates:
         found = sum(space.find(n) is not None for n in names)

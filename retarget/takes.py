@@ -65,6 +65,7 @@ class Take:
 
 # -- timecode -------------------------------------------------------------------------------------
 
+
 def parse_timecode(text: str) -> tuple[int, float]:
     """`HH:MM:SS:FF.fff` -> (whole seconds, frame number with sub-frame fraction)."""
     m = _TIMECODE.match(text.strip())
@@ -111,6 +112,7 @@ def _times_from_timecodes(codes: list[tuple[int, float]], fps: float | None) -> 
 
 
 # -- CSV ------------------------------------------------------------------------------------------
+
 
 def livelinkface_csv_columns() -> list[str]:
     text = resources.files("retarget").joinpath("data").joinpath("livelinkface_csv_columns.txt").read_text("utf-8")
@@ -209,6 +211,7 @@ def write_csv(take: Take, path) -> None:
 
 # -- JSON -----------------------------------------------------------------------------------------
 
+
 def read_json(path, space: RigSpace | None = None, fps: float | None = None) -> Take:
     path = Path(path)
     try:
@@ -218,7 +221,7 @@ def read_json(path, space: RigSpace | None = None, fps: float | None = None) -> 
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"not valid JSON ({e})", path=path) from None
     if not isinstance(doc, dict) or doc.get("format") != TAKE_FORMAT:
-        raise InputError(f"not an emorig take (expected \"format\": \"{TAKE_FORMAT}\")", path=path)
+        raise InputError(f'not an emorig take (expected "format": "{TAKE_FORMAT}")', path=path)
     curves, frames = doc.get("curves"), doc.get("frames")
     if not isinstance(curves, list) or not all(isinstance(c, str) for c in curves):
         raise InputError("'curves' must be a list of names", path=path)
@@ -262,6 +265,7 @@ def write_json(take: Take, path) -> None:
 
 
 # -- NPZ ------------------------------------------------------------------------------------------
+
 
 def read_npz(path, space: RigSpace | None = None, fps: float | None = None) -> Take:
     path = Path(path)

@@ -25,4 +25,6 @@ def reference_readme_names(section_start: str, section_end: str) -> list[str]:
 
 def run_emorig(*args, cwd=None):
     """The real command line, in a child process, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "bridge.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "bridge.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )

@@ -60,7 +60,10 @@ def test_eye_look_directions_are_mirrored_as_in_epics_asset():
     assert mh(y, "eyeLookRightR")[0] == pytest.approx(0.3)
 
 
-@pytest.mark.parametrize(("jaw", "close", "together"), [(0.5, 0.25, 0.5), (0.2, 0.2, 1.0), (0.1, 0.3, 1.0), (0.4, 0.0, 0.0), (0.0, 0.2, 1.0), (0.0, 0.0, 0.0)])
+@pytest.mark.parametrize(
+    ("jaw", "close", "together"),
+    [(0.5, 0.25, 0.5), (0.2, 0.2, 1.0), (0.1, 0.3, 1.0), (0.4, 0.0, 0.0), (0.0, 0.2, 1.0), (0.0, 0.0, 0.0)],
+)
 def test_mouth_close_becomes_lips_together_by_unreals_rule(jaw, close, together):
     y = retarget_frames(one("jawOpen", jaw, mouthClose=close), ARKIT, MH)
     for corner in ("UL", "UR", "DL", "DR"):
@@ -110,14 +113,23 @@ def test_vrcft_rules():
     assert y[0, vr.index("LipSuckUpperRight")] == pytest.approx(0.8)
     assert y[0, vr.index("LipSuckUpperLeft")] == pytest.approx(1 - 0.5 ** (1 / 6))
     y = retarget_frames(one("mouthSmileRight", 0.4, browInnerUp=0.3), ARKIT, vr)
-    for n, v in (("MouthCornerPullRight", 0.4), ("MouthCornerSlantRight", 0.4), ("BrowInnerUpLeft", 0.3), ("BrowInnerUpRight", 0.3)):
+    for n, v in (
+        ("MouthCornerPullRight", 0.4),
+        ("MouthCornerSlantRight", 0.4),
+        ("BrowInnerUpLeft", 0.3),
+        ("BrowInnerUpRight", 0.3),
+    ):
         assert y[0, vr.index(n)] == pytest.approx(v)
 
 
 def test_vrcft_round_trip_for_faces_a_person_can_make():
     x = sparse_arkit(300, seed=5)
-    for a, b in (("eyeLookInLeft", "eyeLookOutLeft"), ("eyeLookUpLeft", "eyeLookDownLeft"),
-                 ("eyeLookInRight", "eyeLookOutRight"), ("eyeLookUpRight", "eyeLookDownRight")):
+    for a, b in (
+        ("eyeLookInLeft", "eyeLookOutLeft"),
+        ("eyeLookUpLeft", "eyeLookDownLeft"),
+        ("eyeLookInRight", "eyeLookOutRight"),
+        ("eyeLookUpRight", "eyeLookDownRight"),
+    ):
         x[:, ARKIT.index(b)] *= x[:, ARKIT.index(a)] == 0  # an eye looks one way at a time
     for side in ("Left", "Right"):
         x[:, ARKIT.index("mouthUpperUp" + side)] *= x[:, ARKIT.index("mouthRollUpper")] == 0
@@ -154,10 +166,21 @@ def _write(tmp_path, doc, name="map.json"):
 
 
 def test_user_pose_mapping_replaces_the_builtin_one(tmp_path):
-    doc = {"format": "emorig-mapping", "version": 1, "kind": "additive-poses", "source": "arkit", "target": "metahuman",
-           "poses": {"JawOpen": {"CTRL_expressions_jawOpen": 0.5, "CTRL_expressions_jawOpenExtreme": 0.25,
-                                 "head_wm1_normal_head_wm13_jawOpen": 1.0},
-                     "MouthSmileLeft": {"CTRL_expressions_mouthCornerPullL": 1.0}}}
+    doc = {
+        "format": "emorig-mapping",
+        "version": 1,
+        "kind": "additive-poses",
+        "source": "arkit",
+        "target": "metahuman",
+        "poses": {
+            "JawOpen": {
+                "CTRL_expressions_jawOpen": 0.5,
+                "CTRL_expressions_jawOpenExtreme": 0.25,
+                "head_wm1_normal_head_wm13_jawOpen": 1.0,
+            },
+            "MouthSmileLeft": {"CTRL_expressions_mouthCornerPullL": 1.0},
+        },
+    }
     mapping = load_mapping(_write(tmp_path, doc))
     y = retarget_frames(one("jawOpen", 0.8), ARKIT, MH, [mapping])
     assert mh(y, "jawOpen")[0] == pytest.approx(0.4)
@@ -171,9 +194,17 @@ def test_user_pose_mapping_replaces_the_builtin_one(tmp_path):
 
 
 def test_user_linear_mapping_between_any_spaces(tmp_path):
-    doc = {"format": "emorig-mapping", "version": 1, "kind": "linear", "source": "flame", "target": "arkit",
-           "source_curves": ["exp000", "jaw_rx"], "target_curves": ["mouthSmileLeft", "jawOpen"],
-           "matrix": [[0.5, 0.0], [0.0, 2.0]], "bias": [0.0, 0.0]}
+    doc = {
+        "format": "emorig-mapping",
+        "version": 1,
+        "kind": "linear",
+        "source": "flame",
+        "target": "arkit",
+        "source_curves": ["exp000", "jaw_rx"],
+        "target_curves": ["mouthSmileLeft", "jawOpen"],
+        "matrix": [[0.5, 0.0], [0.0, 2.0]],
+        "bias": [0.0, 0.0],
+    }
     mapping = load_mapping(_write(tmp_path, doc))
     flame = get_space("flame")
     x = np.zeros((1, len(flame)))
@@ -187,18 +218,49 @@ def test_user_linear_mapping_between_any_spaces(tmp_path):
     assert mh(retarget_frames(x, flame, MH, [mapping]), "jawOpen")[0] == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize(("doc", "message"), [
-    ("{not json", "not valid JSON"),
-    ({"format": "something-else"}, "not an emorig mapping"),
-    ({"format": "emorig-mapping", "version": 99, "kind": "linear"}, "version 99"),
-    ({"format": "emorig-mapping", "version": 1, "kind": "magic", "target": "arkit"}, "unknown mapping kind"),
-    ({"format": "emorig-mapping", "version": 1, "kind": "additive-poses", "target": "metahuman", "poses": {"JawOpn": {}}}, "closest known: jawOpen"),
-    ({"format": "emorig-mapping", "version": 1, "kind": "additive-poses", "target": "metahuman",
-      "poses": {"JawOpen": {"CTRL_expressions_jawOpen": "a lot"}}}, "not a finite number"),
-    ({"format": "emorig-mapping", "version": 1, "kind": "linear", "source": "arkit", "target": "vrcft",
-      "source_curves": ["jawOpen"], "target_curves": ["JawOpen"], "matrix": [[1.0, 2.0]]}, "matrix must be"),
-    ({"format": "emorig-mapping", "version": 1, "kind": "additive-poses", "target": "metahuman"}, "no 'poses'"),
-])
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ({"format": "something-else"}, "not an emorig mapping"),
+        ({"format": "emorig-mapping", "version": 99, "kind": "linear"}, "version 99"),
+        ({"format": "emorig-mapping", "version": 1, "kind": "magic", "target": "arkit"}, "unknown mapping kind"),
+        (
+            {
+                "format": "emorig-mapping",
+                "version": 1,
+                "kind": "additive-poses",
+                "target": "metahuman",
+                "poses": {"JawOpn": {}},
+            },
+            "closest known: jawOpen",
+        ),
+        (
+            {
+                "format": "emorig-mapping",
+                "version": 1,
+                "kind": "additive-poses",
+                "target": "metahuman",
+                "poses": {"JawOpen": {"CTRL_expressions_jawOpen": "a lot"}},
+            },
+            "not a finite number",
+        ),
+        (
+            {
+                "format": "emorig-mapping",
+                "version": 1,
+                "kind": "linear",
+                "source": "arkit",
+                "target": "vrcft",
+                "source_curves": ["jawOpen"],
+                "target_curves": ["JawOpen"],
+                "matrix": [[1.0, 2.0]],
+            },
+            "matrix must be",
+        ),
+        ({"format": "emorig-mapping", "version": 1, "kind": "additive-poses", "target": "metahuman"}, "no 'poses'"),
+    ],
+)
 def test_bad_mapping_files_get_one_clear_line(tmp_path, doc, message):
     path = tmp_path / "bad.json"
     path.write_text(doc if isinstance(doc, str) else json.dumps(doc))

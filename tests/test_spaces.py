@@ -39,8 +39,13 @@ def test_livelinkface_is_unreals_61_value_order():
     assert [c[0].lower() + c[1:] for c in space.curves[:52]] == list(get_space("arkit").curves)
 
 
-@pytest.mark.parametrize(("space", "ref"), [("metahuman", "metahuman_ctrl_expressions_newer_rig.txt"),
-                                             ("metahuman_2021", "metahuman_ctrl_expressions_2021rig.txt")])
+@pytest.mark.parametrize(
+    ("space", "ref"),
+    [
+        ("metahuman", "metahuman_ctrl_expressions_newer_rig.txt"),
+        ("metahuman_2021", "metahuman_ctrl_expressions_2021rig.txt"),
+    ],
+)
 def test_metahuman_spaces_hold_every_ctrl_curve_of_their_rig(space, ref):
     expected = reference(ref).read_text().split()
     assert sorted(get_space(space).curves) == sorted(expected)
@@ -50,11 +55,20 @@ def test_vrcft_holds_the_88_unified_expressions_in_enum_order_plus_eye_data():
     expected = reference("vrcft_unified_expressions.txt").read_text().split()
     space = get_space("vrcft")
     assert list(space.curves[:88]) == expected
-    assert set(space.curves[88:]) == {"EyeLeftX", "EyeLeftY", "EyeRightX", "EyeRightY", "EyeClosedLeft", "EyeClosedRight"}
+    assert set(space.curves[88:]) == {
+        "EyeLeftX",
+        "EyeLeftY",
+        "EyeRightX",
+        "EyeRightY",
+        "EyeClosedLeft",
+        "EyeClosedRight",
+    }
     assert space.lower[space.index("EyeLeftX")] == -1
 
 
-@pytest.mark.parametrize(("spec", "n"), [("flame", 53), ("flame100", 103), ("flame50+neck", 56), ("flame100+neck+eyes", 112)])
+@pytest.mark.parametrize(
+    ("spec", "n"), [("flame", 53), ("flame100", 103), ("flame50+neck", 56), ("flame100+neck+eyes", 112)]
+)
 def test_flame_spaces(spec, n):
     space = get_space(spec)
     assert len(space) == n
@@ -89,10 +103,20 @@ def test_mirror_pairs_follow_the_face_not_the_letters():
     assert ak.mirrored(frame)[ak.index("mouthSmileRight")] == pytest.approx(0.7)
 
 
-@pytest.mark.parametrize("spelling", [
-    "eyeBlinkLeft", "EyeBlinkLeft", "eyeBlink_L", "EYEBLINKLEFT", "eyeblinkleft",
-    "blendShape1.eyeBlinkLeft", "Face.eyeBlink_L", "head_geo:eyeBlinkLeft", "eye_blink_left",
-])
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "eyeBlinkLeft",
+        "EyeBlinkLeft",
+        "eyeBlink_L",
+        "EYEBLINKLEFT",
+        "eyeblinkleft",
+        "blendShape1.eyeBlinkLeft",
+        "Face.eyeBlink_L",
+        "head_geo:eyeBlinkLeft",
+        "eye_blink_left",
+    ],
+)
 def test_arkit_name_variants(spelling):
     space = get_space("arkit")
     assert space.curves[space.index(spelling)] == "eyeBlinkLeft"
