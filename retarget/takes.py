@@ -158,8 +158,15 @@ def read_csv(path, space: RigSpace | None = None, fps: float | None = None) -> T
     for i, n in enumerate(names):
         if not n:
             raise InputError("a curve column has no name", path=path, row=1, column=curve_cols[i] + 1)
-    space = space or infer_space(names, path)
+    llf_take = "blendshapecount" in lower
+    space = space or (get_space("livelinkface") if llf_take else infer_space(names, path))
     targets = [space.index(n, path) for n in names]
+    if llf_take and space.name == "livelinkface" and len(set(targets)) < len(space):
+        # A Live Link Face take always has all 61 columns: fewer means a damaged file.
+        lacking = [space.curves[i] for i in range(len(space)) if i not in set(targets)]
+        raise InputError(
+            f"Live Link Face take lacks {len(lacking)} columns: {', '.join(lacking[:5])}", path=path, row=1
+        )
     seen = {}
     for n, t in zip(names, targets):
         if t in seen:

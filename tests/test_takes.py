@@ -141,6 +141,16 @@ def test_bad_csv_gets_one_line_naming_file_row_and_column(tmp_path, text, messag
     assert str(path) in str(e.value) and "\n" not in str(e.value)
 
 
+def test_livelinkface_take_missing_columns(tmp_path):
+    text = _llf_csv([("00:00:00:00.000", np.zeros(61))])
+    header, row = text.splitlines()
+    cut = lambda line: ",".join(c for i, c in enumerate(line.split(",")) if i != 5)  # noqa: E731
+    path = tmp_path / "cut.csv"
+    path.write_text(cut(header) + "\n" + cut(row) + "\n")
+    with pytest.raises(InputError, match="row 1: Live Link Face take lacks 1 columns: EyeLookOutLeft"):
+        read_take(path)
+
+
 def test_binary_garbage_and_missing_files(tmp_path):
     junk = tmp_path / "junk.csv"
     junk.write_bytes(bytes(range(256)) * 4)
