@@ -7,9 +7,18 @@ fast and never needs torch. Bad input ends in one line on stderr and exit 2.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from retarget.errors import InputError
+
+
+COMMAND_MODULES = (
+    "bridge.cli_mapping",  # emorig mapping fit | from-meshes
+    "bridge.cli_preview",  # emorig preview | plot
+    "bridge.cli_stream",  # emorig stream | animate | devices | bench
+    "training.cli_data",  # emorig data ...
+)
 
 
 def _retarget(args) -> int:
@@ -93,12 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="a rig space to list curve by curve")
     p.set_defaults(func=_spaces)
 
-    try:
-        from bridge import cli_mapping
-    except ImportError:  # pragma: no cover - only while the module is absent
-        cli_mapping = None
-    if cli_mapping is not None:
-        cli_mapping.add_parser(sub)
+    # Each area registers its own subcommands; a module that is not there yet is skipped,
+    # but an import error inside one is a bug and surfaces.
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue
+        module.add_parser(sub)
     return parser
 
 
