@@ -15,3 +15,20 @@ def emotion_index(label: str) -> int:
     if key not in EMOTIONS:
         raise ValueError(f"unknown emotion {label!r}; use one of {', '.join(EMOTIONS)}")
     return EMOTIONS.index(key)
+
+
+def emotion_overlays():
+    """[8 x 52] ARKit offsets per emotion at full intensity, from data/emotion_overlays.tsv."""
+    from importlib import resources
+
+    import numpy as np
+
+    from retarget.spaces import get_space
+
+    arkit = get_space("arkit")
+    table = np.zeros((len(EMOTIONS), len(arkit)), dtype=np.float32)
+    text = resources.files("training").joinpath("data").joinpath("emotion_overlays.tsv").read_text("utf-8")
+    rows = [line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    for emotion, curve, weight in rows[1:]:
+        table[emotion_index(emotion), arkit.index(curve)] = float(weight)
+    return table

@@ -1,0 +1,209 @@
+"""What happens to a model's frames before they leave: smoothing, silence, and the
+procedural life a face has between words (blinks, glances, head motion).
+
+Every stage works on blocks of frames of any length with its state in a small
+object, so streaming (a few frames at a time) and offline (a whole file) run the
+same code and give the same result. Everything here works in ARKit terms: the
+stages are defined on ARKit's meaning (lids, gaze, jaw); retargeting to the
+subject's rig comes after.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from retarget.spaces import RigSpace
+
+# Curves that move with articulation: what silence relaxes. Emotion stays on the face.
+ARTICULATION_REGIONS = ("jaw", "mouth", "tongue")
+
+
+class OneEuroFilter:
+    """The One Euro filter (Casiez et al., CHI 2012), per curve, vectorised.
+
+    A low-pass whose cutoff rises with speed: steady curves are smoothed hard
+    (no jitter), fast ones pass almost untouched (no lag on a jaw snapping open)."""
+
+    def __init__(self, rate: float, min_cutoff: float = 2.0, beta: float = 0.4, d_cutoff: float = 1.0):
+        self.rate, self.min_cutoff, self.beta, self.d_cutoff = rate, min_cutoff, beta, d_cutoff
+        self.x: np.ndarray | None = None
+        self.dx: np.ndarray | None = None
+
+    @staticmethod
+    def _alpha(cutoff, rate):
+        tau = 1.0 / (2 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau * rate)
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        out = np.empty_like(frames)
+        a_d = self._alpha(self.d_cutoff, self.rate)
+        for i, x in enumerate(frames):
+            if self.x is None:
+                self.x, self.dx = x.copy(), np.zeros_like(x)
+            else:
+                dx = (x - self.x) * self.rate
+                self.dx = self.dx + a_d * (dx - self.dx)
+                a = self._alpha(self.min_cutoff + self.beta * np.abs(self.dx), self.rate)
+                self.x = self.x + a * (x - self.x)
+            out[i] = self.x
+        return out
+
+
+@dataclass
+class SilenceGate:
+    """In silence the mouth relaxes to closed (keeping the emotion's expression).
+
+    `speech` is a 0..1 voice-activity value per frame; the gate follows it with a
+    fast attack (a word's first frame must not be lost) and a slower release (short
+    gaps inside a phrase do not snap the mouth shut)."""
+
+    rate: float
+    mask: np.ndarray  # bool [K]: articulation curves
+    attack_s: float = 0.02
+    release_s: float = 0.15
+    gain: float = 0.0
+
+    def __call__(self, frames: np.ndarray, rest: np.ndarray, speech: np.ndarray) -> np.ndarray:
+        up = 1 - math.exp(-1 / (self.attack_s * self.rate))
+        down = 1 - math.exp(-1 / (self.release_s * self.rate))
+        out = frames.copy()
+        for i, s in enumerate(speech):
+            self.gain += (up if s > self.gain else down) * (s - self.gain)
+            out[i, self.mask] = rest[i, self.mask] + self.gain * (frames[i, self.mask] - rest[i, self.mask])
+        return out
+
+
+@dataclass
+class Blinker:
+    """Blinks at human intervals (2-6 s, a little more often while talking)."""
+
+    rate: float
+    left: int
+    right: int
+    rng: np.random.Generator
+    next_blink: float = 1.0
+    t: float = 0.0
+    CLOSE, HOLD, OPEN = 0.07, 0.04, 0.13
+
+    def __call__(self, frames: np.ndarray, speech: np.ndarray) -> np.ndarray:
+        out = frames.copy()
+        for i in range(len(frames)):
+            phase = self.t - self.next_blink
+            if phase >= 0:
+                if phase < self.CLOSE:
+                    v = phase / self.CLOSE
+                elif phase < self.CLOSE + self.HOLD:
+                    v = 1.0
+                elif phase < self.CLOSE + self.HOLD + self.OPEN:
+                    v = 1 - (phase - self.CLOSE - self.HOLD) / self.OPEN
+                else:
+                    v = 0.0
+                    gap = self.rng.uniform(2.0, 6.0) * (0.7 if speech[i] > 0.5 else 1.0)
+                    self.next_blink = self.t + gap
+                out[i, self.left] = max(out[i, self.left], v)
+                out[i, self.right] = max(out[i, self.right], v)
+            self.t += 1 / self.rate
+        return out
+
+
+@dataclass
+class Saccades:
+    """Small conjugate gaze shifts every 0.5-2.5 s, held, with quick 30 ms moves."""
+
+    rate: float
+    curves: dict  # ARKit index by name
+    rng: np.random.Generator
+    target: np.ndarray = field(default_factory=lambda: np.zeros(2))  # (x right, y up) in ARKit weight units
+    gaze: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    next_shift: float = 0.8
+    t: float = 0.0
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        out = frames.copy()
+        c = self.curves
+        step = min(1.0, 1 / (0.03 * self.rate))
+        for i in range(len(frames)):
+            if self.t >= self.next_shift:
+                self.target = self.rng.uniform(-0.18, 0.18, 2) * (self.rng.uniform() < 0.8)  # sometimes back to centre
+                self.next_shift = self.t + self.rng.uniform(0.5, 2.5)
+            self.gaze += step * (self.target - self.gaze)
+            x, y = self.gaze
+            # Looking to the character's right: the left eye turns in, the right eye turns out.
+            out[i, c["eyeLookInLeft"]] += max(x, 0)
+            out[i, c["eyeLookOutRight"]] += max(x, 0)
+            out[i, c["eyeLookOutLeft"]] += max(-x, 0)
+            out[i, c["eyeLookInRight"]] += max(-x, 0)
+            for side in ("Left", "Right"):
+                out[i, c["eyeLookUp" + side]] += max(y, 0)
+                out[i, c["eyeLookDown" + side]] += max(-y, 0)
+            self.t += 1 / self.rate
+        return np.clip(out, 0, 1)
+
+
+@dataclass
+class HeadMotion:
+    """Subtle head motion in radians (yaw, pitch, roll) that follows the voice: small nods on
+    loudness rises, drift that grows with speech energy and pitch movement."""
+
+    rate: float
+    rng: np.random.Generator
+    pose: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    drift: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    energy: float = 0.0
+
+    def __call__(self, level: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(level), 3))
+        k = 1 / (0.25 * self.rate)
+        for i, lv in enumerate(level):
+            rise = max(0.0, lv - self.energy)
+            self.energy += k * (lv - self.energy)
+            # A slow random walk pulled back to centre; its step grows while talking.
+            self.drift += self.rng.normal(0, 0.002 + 0.01 * self.energy, 3) - 0.02 * self.drift
+            nod = np.array([0.0, 0.08 * rise, 0.0])
+            self.pose += 0.15 * (np.clip(self.drift, -0.08, 0.08) + nod - self.pose)
+            out[i] = self.pose
+        return out
+
+
+@dataclass
+class PostSettings:
+    smoothing: bool = True
+    blinks: bool = True
+    saccades: bool = True
+    head: bool = True
+    silence: bool = True
+    seed: int = 0
+
+
+class PostProcessor:
+    """The chain for one subject, with its state."""
+
+    def __init__(self, space: RigSpace, rate: float, settings: PostSettings):
+        assert space.name == "arkit", "post-processing works on ARKit frames"
+        self.settings = s = settings
+        c = {n: i for i, n in enumerate(space.curves)}
+        # One random stream per stage: a shared one would make the result depend on block sizes.
+        blink_rng, gaze_rng, head_rng = (np.random.default_rng(g) for g in np.random.SeedSequence(s.seed).spawn(3))
+        self.smoother = OneEuroFilter(rate) if s.smoothing else None
+        self.gate = SilenceGate(rate, space.region_mask(*ARTICULATION_REGIONS)) if s.silence else None
+        self.blinker = Blinker(rate, c["eyeBlinkLeft"], c["eyeBlinkRight"], blink_rng) if s.blinks else None
+        self.saccades = Saccades(rate, c, gaze_rng) if s.saccades else None
+        self.head = HeadMotion(rate, head_rng) if s.head else None
+
+    def __call__(self, frames, rest, speech, level):
+        """frames, rest [n x 52]; speech, level [n] -> (frames [n x 52], head [n x 3] radians)."""
+        if rest is None:
+            rest = np.zeros_like(frames)
+        if self.gate is not None:
+            frames = self.gate(frames, rest, speech)
+        if self.smoother is not None:
+            frames = self.smoother(frames)
+        if self.blinker is not None:
+            frames = self.blinker(frames, speech)
+        if self.saccades is not None:
+            frames = self.saccades(frames)
+        head = self.head(level) if self.head is not None else np.zeros((len(frames), 3))
+        return np.clip(frames, 0, 1), head
