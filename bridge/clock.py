@@ -31,7 +31,11 @@ class FrameClock:
         k_end = int(np.floor(last * self.fps + 1e-9))  # last frame whose time is covered
         numbers = np.arange(self.next_frame, k_end + 1)
         out_t = numbers / self.fps
-        out_v = np.stack([np.interp(out_t, times, values[:, j]) for j in range(values.shape[1])], 1) if len(numbers) else np.zeros((0, values.shape[1]))
+        out_v = (
+            np.stack([np.interp(out_t, times, values[:, j]) for j in range(values.shape[1])], 1)
+            if len(numbers)
+            else np.zeros((0, values.shape[1]))
+        )
         self.next_frame = k_end + 1
         self.last_time, self.last_values = float(times[-1]), values[-1].copy()
         return numbers, out_t, out_v

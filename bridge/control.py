@@ -98,8 +98,13 @@ class ControlRouter:
         out = {}
         for name, state in self.subjects.items():
             v = state.snapshot()
-            out[name] = {"emotion": v.emotion, "intensity": v.intensity, "transition": v.transition,
-                         "mute": v.mute, "frames": int(self.frames_out(name))}
+            out[name] = {
+                "emotion": v.emotion,
+                "intensity": v.intensity,
+                "transition": v.transition,
+                "mute": v.mute,
+                "frames": int(self.frames_out(name)),
+            }
         return out
 
 
@@ -233,7 +238,7 @@ class ZmqControlServer:
         if not isinstance(request, dict) or len(request) != 1:
             self.router.drops("malformed", "request must be an object with one command")
             return {"ok": False, "error": 'send {"set": {...}} or {"status": {}}'}
-        (command, body), = request.items()
+        ((command, body),) = request.items()
         if command == "status":
             return {"ok": True, "subjects": self.router.status(), "dropped": dict(self.router.drops.counts)}
         if command != "set" or not isinstance(body, dict):

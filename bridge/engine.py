@@ -2,7 +2,7 @@
 
 One `Subject` holds everything that belongs to one avatar (its model state,
 controls, post-processing and clock state, sinks); subjects share only the
-model weights. `Subject.feed` is the streaming path (any block size); 
+model weights. `Subject.feed` is the streaming path (any block size);
 `Subject.render` is the offline path (the whole file through `model.offline`).
 Both use the same post-processing and clock code, so a file streamed live and
 the same file rendered offline give the same frames.
@@ -111,8 +111,19 @@ class Subject:
         result = []
         for k in range(len(numbers)):
             p = probs[k] / max(probs[k].sum(), 1e-9)
-            result.append(Frame(self.name, int(numbers[k]), float(times[k]), self.config.fps, space, rig[k],
-                                EMOTIONS[int(np.argmax(p))], p, float(intensity[k])))
+            result.append(
+                Frame(
+                    self.name,
+                    int(numbers[k]),
+                    float(times[k]),
+                    self.config.fps,
+                    space,
+                    rig[k],
+                    EMOTIONS[int(np.argmax(p))],
+                    p,
+                    float(intensity[k]),
+                )
+            )
         self.frames_out += len(result)
         return result
 
@@ -149,9 +160,13 @@ class Subject:
         frames: list[Frame] = []
         chunk = int(self.model.frame_rate * 10)
         for start in range(0, len(out), chunk):
-            part = ModelOutput(out.times[start : start + chunk], out.frames[start : start + chunk],
-                               out.emotion_probs[start : start + chunk], out.intensity[start : start + chunk],
-                               None if out.rest is None else out.rest[start : start + chunk])
+            part = ModelOutput(
+                out.times[start : start + chunk],
+                out.frames[start : start + chunk],
+                out.emotion_probs[start : start + chunk],
+                out.intensity[start : start + chunk],
+                None if out.rest is None else out.rest[start : start + chunk],
+            )
             frames += self._finish(part, self.controls.snapshot().mute)
             if progress is not None:
                 progress(min(len(out), start + chunk) / max(len(out), 1))

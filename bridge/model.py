@@ -45,8 +45,13 @@ class ModelOutput:
 
     @classmethod
     def empty(cls, n_curves: int) -> ModelOutput:
-        return cls(np.zeros(0), np.zeros((0, n_curves), np.float32), np.zeros((0, len(EMOTIONS)), np.float32),
-                   np.zeros(0, np.float32), np.zeros((0, n_curves), np.float32))
+        return cls(
+            np.zeros(0),
+            np.zeros((0, n_curves), np.float32),
+            np.zeros((0, len(EMOTIONS)), np.float32),
+            np.zeros(0, np.float32),
+            np.zeros((0, n_curves), np.float32),
+        )
 
     def __len__(self) -> int:
         return len(self.times)

@@ -44,7 +44,9 @@ class ReferenceState:
     features: np.ndarray = field(default_factory=lambda: np.zeros((0, 6), np.float32))  # recent rows, for smoothing
     features_start: int = 0  # frame index of features[0]
     next_output: int = 0
-    prosody: np.ndarray = field(default_factory=lambda: np.array([150.0, 20.0, 0.3], np.float32))  # pitch mean, pitch sd, level
+    prosody: np.ndarray = field(
+        default_factory=lambda: np.array([150.0, 20.0, 0.3], np.float32)
+    )  # pitch mean, pitch sd, level
     samples_seen: int = 0
 
 
@@ -161,7 +163,9 @@ class ReferenceModel(FaceModel):
         end_frame = (total - 1) // HOP if total else -1
         first = self.step(state, pad, controls)
         keep = first.times <= end_frame / self.frame_rate + 1e-9
-        first = ModelOutput(first.times[keep], first.frames[keep], first.emotion_probs[keep], first.intensity[keep], first.rest[keep])
+        first = ModelOutput(
+            first.times[keep], first.frames[keep], first.emotion_probs[keep], first.intensity[keep], first.rest[keep]
+        )
         state.samples_seen = total
         return first
 
