@@ -12,7 +12,6 @@ import sys
 
 from retarget.errors import InputError
 
-
 COMMAND_MODULES = (
     "bridge.cli_mapping",  # emorig mapping fit | from-meshes
     "bridge.cli_preview",  # emorig preview | plot
