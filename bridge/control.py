@@ -249,9 +249,7 @@ class ZmqControlServer:
         if subject is not None and not isinstance(subject, str):
             return {"ok": False, "error": "subject must be a string"}
         try:
-            for control, value in changes.items():  # validate all before applying any
-                if control not in CONTROLS:
-                    raise ValueError(f"unknown control {control!r}")
+            # ControlState.update validates everything before it applies anything.
             targets = list(self.router.subjects.values()) if subject is None else [self.router._subject(subject)]
             for state in targets:
                 state.update(**changes)
