@@ -29,6 +29,7 @@ from .spaces import RigSpace, get_space, infer_space
 
 TAKE_FORMAT = "emorig-take"
 TAKE_VERSION = 1
+LIVE_LINK_FACE_FPS = 60
 STANDARD_RATES = (24, 25, 30, 48, 50, 60, 72, 90, 100, 120, 240)
 _TIMECODE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})[:;](\d{1,3})(?:\.(\d+))?$")
 
@@ -101,8 +102,11 @@ def _times_from_timecodes(codes: list[tuple[int, float]], fps: float | None) -> 
     rate is then the median spacing of rows, unless the caller knows it."""
     max_frame = max(int(f) for _, f in codes)
     rate = next((r for r in STANDARD_RATES if r > max_frame), max_frame + 1)
-    if fps is not None and fps >= max_frame + 1 and len({s for s, _ in codes}) < 2:
-        rate = fps  # under a second of take: trust the given rate
+    if len({s for s, _ in codes}) < 2 and max_frame < LIVE_LINK_FACE_FPS:
+        # Under a second of take the frame numbers cannot tell the rate: trust the caller,
+        # else assume Live Link Face's default capture rate.
+        rate = fps if fps is not None and fps > max_frame else LIVE_LINK_FACE_FPS
+        fps = fps or LIVE_LINK_FACE_FPS
     times = np.array([s + f / rate for s, f in codes])
     if fps is None:
         steps = np.diff(times)

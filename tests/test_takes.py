@@ -85,6 +85,14 @@ def test_sixty_fps_take_with_thirty_fps_timecode_and_subframes(tmp_path):
     assert take.start == pytest.approx(9 * 3600)
 
 
+def test_a_take_under_a_second_keeps_its_rate_when_told_and_assumes_60_otherwise(tmp_path):
+    path = tmp_path / "short.csv"
+    write_take(random_take("arkit", n=20, fps=30.0), path)
+    assert read_take(path, fps=30).fps == 30
+    assert read_take(path, fps=30).start == pytest.approx(10 * 3600 + 0.25, abs=1e-3)
+    assert read_take(path).fps == 60  # the file cannot say; Live Link Face's default
+
+
 def test_timecode_parse_and_format():
     assert parse_timecode("01:02:03:04.500") == (3723, 4.5)
     assert format_timecode(3723 + 4.5 / 30, 30) == "01:02:03:04.500"
