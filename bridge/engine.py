@@ -15,6 +15,7 @@ hands each subject's frames to its sinks.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import threading
@@ -60,10 +61,12 @@ class Subject:
         self.post = PostProcessor(self.arkit, model.frame_rate, config.post)
         self.clock = FrameClock(config.fps)
         self.blender = EmotionBlender()
-        self.speech = np.zeros(0, np.float32)  # voice activity per 10 ms frame since the start
+        self.speech = np.zeros(0, np.float32)  # voice activity decision per 10 ms frame since the start
+        self.voice = np.zeros(0, np.float32)  # speech probability per 10 ms frame (drives head motion)
         self.samples_in = 0
         self.frames_out = 0
         self.latencies: deque[float] = deque(maxlen=100_000)  # seconds from block arrival to frame sent
+        self.jitter: deque[float] = deque(maxlen=100_000)  # paced mode: seconds each frame left after its due time
         head = [config.space.find(n) for n in HEAD_CURVES]
         self._head_cols = head if all(h is not None for h in head) else None
 
@@ -78,11 +81,11 @@ class Subject:
         weights = self.blender.advance("neutral" if auto else c.emotion, c.transition, seconds)
         return Controls(emotion=weights, intensity=c.intensity, auto=auto)
 
-    def _speech_at(self, times: np.ndarray) -> np.ndarray:
-        if len(self.speech) == 0:
+    def _vad_at(self, track: np.ndarray, times: np.ndarray) -> np.ndarray:
+        if len(track) == 0:
             return np.zeros(len(times), np.float32)
-        idx = np.clip(np.round(times * VAD_RATE).astype(int), 0, len(self.speech) - 1)
-        return self.speech[idx]
+        idx = np.clip(np.floor(times * VAD_RATE).astype(int), 0, len(track) - 1)
+        return track[idx]
 
     def _finish(self, out: ModelOutput, mute: bool) -> list[Frame]:
         """Model frames -> post-processing -> clock -> rig -> Frame objects."""
@@ -93,8 +96,11 @@ class Subject:
         if self.model.space.name != "arkit":
             frames = retarget_frames(frames, self.model.space, self.arkit)
             rest = None if rest is None else retarget_frames(rest, self.model.space, self.arkit)
-        speech = np.zeros(len(out)) if mute else self._speech_at(out.times)
-        arkit, head = self.post(frames, rest, speech, speech)
+        if mute:
+            speech = voice = np.zeros(len(out), np.float32)
+        else:
+            speech, voice = self._vad_at(self.speech, out.times), self._vad_at(self.voice, out.times)
+        arkit, head = self.post(frames, rest, speech, voice)
         packed = np.concatenate([arkit, head, out.emotion_probs, out.intensity[:, None]], axis=1)
         numbers, times, values = self.clock(out.times, packed)
         if len(numbers) == 0:
@@ -130,8 +136,9 @@ class Subject:
     # -- streaming ---------------------------------------------------------------------
     def analyse(self, samples: np.ndarray) -> None:
         """Voice activity for new audio (called before the model sees it)."""
-        probs = np.asarray(self.vad.process(samples), np.float32)
-        self.speech = np.concatenate([self.speech, probs])
+        decided = self.vad.process(samples)
+        self.speech = np.concatenate([self.speech, decided.speech.astype(np.float32)])
+        self.voice = np.concatenate([self.voice, decided.prob.astype(np.float32)])
         self.samples_in += len(samples)
 
     def feed(self, samples: np.ndarray) -> list[Frame]:
@@ -190,19 +197,33 @@ class _Block:
 class Engine:
     """Runs live subjects, each with its own audio source, until every source ends or stop()."""
 
-    def __init__(self, subjects: list[tuple[Subject, object]], block_size: int = 320):
+    def __init__(self, subjects: list[tuple[Subject, object]], block_size: int = 160, pace: float | None = None):
+        """pace: None sends each frame as soon as it is computed (lowest latency; frames
+        leave in small bursts, one per audio block). A number of seconds holds every frame
+        until audio-clock start + frame time + pace, so frames leave evenly spaced."""
         self.subjects = subjects  # (subject, audio source)
         self.block_size = block_size
+        self.pace = pace
+        self._t0: float | None = None  # wall time of audio sample 0
+        self._held: list[tuple[float, int, Subject, Frame]] = []  # a heap ordered by due time
+        self._seq = 0
         self.blocks: queue.Queue[_Block | None] = queue.Queue(maxsize=1024)
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.errors: list[str] = []
 
     def _read(self, subject: Subject, source) -> None:
+        expected = 0
         try:
             for block in source.blocks(self.block_size):
                 if self.stopping.is_set():
                     break
+                if block.start_sample > expected:
+                    # The input lost audio (a microphone was re-opened): silence keeps the
+                    # audio clock, and so every later frame time, matching real time.
+                    gap = np.zeros(block.start_sample - expected, np.float32)
+                    self.blocks.put(_Block(subject, gap, time.monotonic()))
+                expected = block.start_sample + len(block.samples)
                 self.blocks.put(_Block(subject, block.samples, time.monotonic()))
         except Exception as e:  # reported, the other subjects go on
             self.errors.append(f"{subject.name}: {e}")
@@ -217,10 +238,14 @@ class Engine:
             self._threads.append(t)
         live = {s.name for s, _ in self.subjects}
         try:
-            while live and not self.stopping.is_set():
+            while (live or self._held) and not self.stopping.is_set():
+                wait = 0.1
+                if self._held:
+                    wait = max(0.0, min(wait, self._held[0][0] - time.monotonic()))
                 try:
-                    first = self.blocks.get(timeout=0.1)
+                    first = self.blocks.get(timeout=wait)
                 except queue.Empty:
+                    self._release()
                     continue
                 batch = [first]
                 while True:  # everything that has arrived, for one batched model call
@@ -228,11 +253,13 @@ class Engine:
                         batch.append(self.blocks.get_nowait())
                     except queue.Empty:
                         break
+                # A subject's end marker comes after all its blocks: step the blocks, then flush.
+                self._step_batch([b for b in batch if b.arrival >= 0])
                 for item in batch:
                     if item.arrival < 0:
-                        item.subject.send(item.subject.flush())
+                        self._deliver(item.subject, item.subject.flush(), time.monotonic())
                         live.discard(item.subject.name)
-                self._step_batch([b for b in batch if b.arrival >= 0])
+                self._release()
         finally:
             self.stopping.set()
             for subject, source in self.subjects:
@@ -254,8 +281,26 @@ class Engine:
             controls = [it.subject.model_controls(len(it.samples) / model.sample_rate) for it in items]
             outs = model.step_batch([it.subject.model_state for it in items], [it.samples for it in items], controls)
             for it, out in zip(items, outs):
+                if self._t0 is None:
+                    self._t0 = it.arrival - len(it.samples) / model.sample_rate
                 frames = it.subject._finish(out, it.subject.controls.snapshot().mute)
-                it.subject.send(frames, it.arrival)
+                self._deliver(it.subject, frames, it.arrival)
+
+    def _deliver(self, subject: Subject, frames: list[Frame], arrival: float) -> None:
+        if self.pace is None or self._t0 is None:
+            subject.send(frames, arrival)
+            return
+        for frame in frames:
+            self._seq += 1
+            heapq.heappush(self._held, (self._t0 + frame.time + self.pace, self._seq, subject, frame))
+
+    def _release(self) -> None:
+        """Send every held frame that is due."""
+        now = time.monotonic()
+        while self._held and self._held[0][0] <= now:
+            due, _, subject, frame = heapq.heappop(self._held)
+            subject.send([frame])
+            subject.jitter.append(now - due)
 
     def stop(self) -> None:
         self.stopping.set()

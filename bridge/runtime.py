@@ -1,0 +1,46 @@
+"""Building subjects from command-line choices: the model, the device, VAD, sinks, controls.
+
+Kept apart from the CLI so the benchmarks and tests build subjects the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from retarget.errors import InputError
+
+from .model import FaceModel
+
+log = logging.getLogger("emorig")
+
+MODELS = ("reference",)
+
+
+def resolve_device(spec: str) -> str:
+    """cpu | cuda | auto -> the device models run on. cuda without a GPU is an error; auto falls back."""
+    if spec not in ("cpu", "cuda", "auto"):
+        raise InputError(f"--device must be cpu, cuda or auto, not {spec!r}")
+    if spec == "cpu":
+        return "cpu"
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if spec == "cuda" and not has_cuda:
+        raise InputError("--device cuda: no CUDA GPU is available here (PyTorch with CUDA is needed); use --device cpu")
+    return "cuda" if has_cuda else "cpu"
+
+
+def load_model(spec: str, device: str) -> FaceModel:
+    """A model by name, or a trained checkpoint folder (safetensors + JSON) once training/ provides one."""
+    if spec == "reference":
+        from .reference_model import ReferenceModel
+
+        return ReferenceModel()
+    try:
+        from training.inference import load_face_model  # the trained networks (issue: models)
+    except ModuleNotFoundError:
+        raise InputError(f"unknown model {spec!r}: this build has only {', '.join(MODELS)}") from None
+    return load_face_model(spec, device)
