@@ -326,8 +326,8 @@ def add_parser(sub) -> None:
     p.add_argument("--output", action="store_true", help="list output devices instead (for --play)")
     p.set_defaults(func=_devices)
 
-    p = sub.add_parser("bench", help="measure latency, throughput or concurrent streams (see docs/benchmarks.md)")
-    p.add_argument("what", choices=("latency", "throughput", "streams"))
+    p = sub.add_parser("bench", help="measure latency, frame jitter, throughput or concurrent streams (see docs/benchmarks.md)")
+    p.add_argument("what", choices=("latency", "jitter", "throughput", "streams"))
     p.add_argument("--seconds", type=float, default=None, help="how long to measure (defaults per benchmark)")
     p.add_argument("--rig", default="livelinkface", help="rig space of the frames (default livelinkface)")
     p.add_argument("--subjects", type=int, nargs="*", default=None, help="streams: subject counts to try")
