@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 
 from retarget.errors import InputError
 
@@ -227,8 +228,13 @@ def _stream(args) -> int:
             file_sources = [s for s in sources if isinstance(s, FileSource)]
             if len(file_sources) != 1:
                 raise InputError("--play plays one input file; give exactly one file with --realtime")
-            player = Player(file_sources[0].samples).start()
-            pace = 0.0
+            # The model needs its lookahead before it can show a frame, so the speakers start that
+            # much (plus a block and a margin) after the audio starts flowing, and every frame is
+            # held until the moment its audio is heard.
+            delay = subjects[0].model.lookahead + args.block_ms / 1000 + 0.02
+            player = Player(file_sources[0].samples)
+            threading.Timer(delay, player.start).start()
+            pace = delay
         elif args.pace is not None:
             pace = args.pace
         engine = Engine(list(zip(subjects, sources)), block_size=int(16 * args.block_ms), pace=pace)
