@@ -80,7 +80,9 @@ def _subjects(n, rig, receiver, registry, realtime_seconds, pace=None):
     pairs = []
     for i in range(n):
         sink = open_sink(f"livelinkface://127.0.0.1:{receiver.port}", subject=f"s{i}", registry=registry)
-        subject = Subject(SubjectConfig(f"s{i}", get_space(rig), 60.0, PostSettings(seed=i)), model, make_vad("energy"), [sink])
+        subject = Subject(
+            SubjectConfig(f"s{i}", get_space(rig), 60.0, PostSettings(seed=i)), model, make_vad("energy"), [sink]
+        )
         pairs.append((subject, ArraySource(speechlike(realtime_seconds, seed=i), realtime=True)))
     return model, pairs
 
@@ -114,26 +116,30 @@ def _live(n: int, seconds: float, rig: str, pace=None):
 def latency(seconds: float = 30.0, rig: str = "livelinkface") -> str:
     model, (subject,), load, packets = _live(1, seconds, rig)
     lookahead = model.lookahead * 1000
-    return "\n".join([
-        f"latency: 1 subject, {seconds:g} s of speech paced in real time, {BLOCK / 16:.0f} ms blocks, {rig} at 60 fps, "
-        f"Live Link Face UDP to 127.0.0.1 ({packets} packets received)",
-        f"  processing, block arrival -> packet sent (ms): {_percentiles(subject.latencies)}",
-        f"  algorithmic (ms): model lookahead {lookahead:.1f} + block {BLOCK / 16:.0f} + frame interpolation <= {1000 / model.frame_rate:.0f}",
-        f"  CPU load: {load * 100:.0f}% of one core",
-        f"  machine: {machine()}",
-    ])
+    return "\n".join(
+        [
+            f"latency: 1 subject, {seconds:g} s of speech paced in real time, {BLOCK / 16:.0f} ms blocks, {rig} at 60 fps, "
+            f"Live Link Face UDP to 127.0.0.1 ({packets} packets received)",
+            f"  processing, block arrival -> packet sent (ms): {_percentiles(subject.latencies)}",
+            f"  algorithmic (ms): model lookahead {lookahead:.1f} + block {BLOCK / 16:.0f} + frame interpolation <= {1000 / model.frame_rate:.0f}",
+            f"  CPU load: {load * 100:.0f}% of one core",
+            f"  machine: {machine()}",
+        ]
+    )
 
 
 def jitter(seconds: float = 60.0, rig: str = "livelinkface") -> str:
     pace = ReferenceModel().lookahead + BLOCK / SR + 0.01  # lookahead + one block + 10 ms of margin
     _, (subject,), _, _ = _live(1, seconds, rig, pace=pace)
     late = np.asarray(subject.jitter)
-    return "\n".join([
-        f"jitter: 1 subject at 60 fps for {seconds:g} s, paced output (frames held until audio time + {pace * 1000:.1f} ms)",
-        f"  send time - due time (ms): {_percentiles(late)}",
-        f"  frames: {len(late)}",
-        f"  machine: {machine()}",
-    ])
+    return "\n".join(
+        [
+            f"jitter: 1 subject at 60 fps for {seconds:g} s, paced output (frames held until audio time + {pace * 1000:.1f} ms)",
+            f"  send time - due time (ms): {_percentiles(late)}",
+            f"  frames: {len(late)}",
+            f"  machine: {machine()}",
+        ]
+    )
 
 
 def throughput(seconds: float = 60.0, rig: str = "livelinkface", repeats: int = 5) -> str:
@@ -143,14 +149,23 @@ def throughput(seconds: float = 60.0, rig: str = "livelinkface", repeats: int = 
     for space in dict.fromkeys([rig, "arkit", "metahuman"]):
         speeds = []
         for r in range(repeats):
-            subject = Subject(SubjectConfig("bench", get_space(space), 60.0, PostSettings(seed=r)), model, make_vad("energy"))
+            subject = Subject(
+                SubjectConfig("bench", get_space(space), 60.0, PostSettings(seed=r)), model, make_vad("energy")
+            )
             t0 = time.perf_counter()
             frames = subject.render(audio)
             speeds.append(seconds / (time.perf_counter() - t0))
         p50, p5 = np.percentile(speeds, [50, 5])
-        rows.append(f"  {space:14s} {len(frames)} frames: x{p50:.0f} real time (p50), x{p5:.0f} (p5) over {repeats} runs")
-    return "\n".join([f"throughput: `emorig animate` path (reference model, VAD, post-processing, 60 fps clock, retarget) on {seconds:g} s of speech",
-                      *rows, f"  machine: {machine()}"])
+        rows.append(
+            f"  {space:14s} {len(frames)} frames: x{p50:.0f} real time (p50), x{p5:.0f} (p5) over {repeats} runs"
+        )
+    return "\n".join(
+        [
+            f"throughput: `emorig animate` path (reference model, VAD, post-processing, 60 fps clock, retarget) on {seconds:g} s of speech",
+            *rows,
+            f"  machine: {machine()}",
+        ]
+    )
 
 
 def streams(counts=(1, 2, 4, 8, 16), seconds: float = 10.0, rig: str = "livelinkface") -> str:
@@ -160,10 +175,18 @@ def streams(counts=(1, 2, 4, 8, 16), seconds: float = 10.0, rig: str = "livelink
         lat = np.concatenate([np.asarray(s.latencies) for s in subjects])
         frames = sum(s.frames_out for s in subjects)
         keeps_up = np.percentile(lat, 99) < BLOCK / SR * 1000 if len(lat) else False
-        rows.append(f"  {n:3d} subjects: latency (ms) {_percentiles(lat)}; CPU {load * 100:.0f}% of one core; "
-                    f"{frames} frames, {packets} packets; {'keeps up' if keeps_up else 'falls behind'}")
-    return "\n".join([f"streams: N subjects at 60 fps ({rig}), each its own real-time input, {seconds:g} s, Live Link Face UDP",
-                      *rows, f"  machine: {machine()}", "  'keeps up' = p99 latency under one 10 ms block"])
+        rows.append(
+            f"  {n:3d} subjects: latency (ms) {_percentiles(lat)}; CPU {load * 100:.0f}% of one core; "
+            f"{frames} frames, {packets} packets; {'keeps up' if keeps_up else 'falls behind'}"
+        )
+    return "\n".join(
+        [
+            f"streams: N subjects at 60 fps ({rig}), each its own real-time input, {seconds:g} s, Live Link Face UDP",
+            *rows,
+            f"  machine: {machine()}",
+            "  'keeps up' = p99 latency under one 10 ms block",
+        ]
+    )
 
 
 def run(what: str, seconds: float | None = None, rig: str = "livelinkface", subjects=None) -> str:

@@ -232,7 +232,7 @@ def _stream(args) -> int:
             # much (plus a block and a margin) after the audio starts flowing, and every frame is
             # held until the moment its audio is heard.
             delay = subjects[0].model.lookahead + args.block_ms / 1000 + 0.02
-            player = Player(file_sources[0].samples)
+            player = Player(file_sources[0].samples, device=args.output_device)
             threading.Timer(delay, player.start).start()
             pace = delay
         elif args.pace is not None:
@@ -309,6 +309,11 @@ def add_parser(sub) -> None:
     p.add_argument("--realtime", action="store_true", help="play files at their own speed, as if spoken live")
     p.add_argument("--play", action="store_true", help="also play the input file on this machine's speakers, in sync")
     p.add_argument(
+        "--output-device",
+        metavar="DEVICE",
+        help="--play on this output (index or part of its name; see emorig devices --output)",
+    )
+    p.add_argument(
         "--pace",
         type=float,
         metavar="SECONDS",
@@ -332,7 +337,9 @@ def add_parser(sub) -> None:
     p.add_argument("--output", action="store_true", help="list output devices instead (for --play)")
     p.set_defaults(func=_devices)
 
-    p = sub.add_parser("bench", help="measure latency, frame jitter, throughput or concurrent streams (see docs/benchmarks.md)")
+    p = sub.add_parser(
+        "bench", help="measure latency, frame jitter, throughput or concurrent streams (see docs/benchmarks.md)"
+    )
     p.add_argument("what", choices=("latency", "jitter", "throughput", "streams"))
     p.add_argument("--seconds", type=float, default=None, help="how long to measure (defaults per benchmark)")
     p.add_argument("--rig", default="livelinkface", help="rig space of the frames (default livelinkface)")

@@ -73,7 +73,7 @@ def decode_llf(data):
 
 def test_animate_writes_a_live_link_face_take_that_moves_with_the_speech(tmp_path, speech):
     out = tmp_path / "take.csv"
-    result = run_emorig("animate", speech, "-o", out, "--quiet")
+    result = run_emorig("animate", speech, "-o", out, "--quiet", "--vad", "energy")
     assert result.returncode == 0, result.stderr
     take = read_take(out)
     assert take.space.name == "livelinkface" and take.fps == 60
@@ -101,7 +101,20 @@ def test_animate_emotion_and_rig_options(tmp_path, speech):
 
 def test_animate_without_procedural_motion_is_still_in_silence(tmp_path, speech):
     out = tmp_path / "still.csv"
-    args = ["animate", speech, "-o", out, "--quiet", "--no-blinks", "--no-saccades", "--no-head", "--rig", "arkit"]
+    args = [
+        "animate",
+        speech,
+        "-o",
+        out,
+        "--quiet",
+        "--vad",
+        "energy",
+        "--no-blinks",
+        "--no-saccades",
+        "--no-head",
+        "--rig",
+        "arkit",
+    ]
     assert run_emorig(*args).returncode == 0
     take = read_take(out)
     assert np.abs(take.frames[130:]).max() < 0.02
