@@ -31,11 +31,17 @@ class FrameClock:
         k_end = int(np.floor(last * self.fps + 1e-9))  # last frame whose time is covered
         numbers = np.arange(self.next_frame, k_end + 1)
         out_t = numbers / self.fps
-        out_v = (
-            np.stack([np.interp(out_t, times, values[:, j]) for j in range(values.shape[1])], 1)
-            if len(numbers)
-            else np.zeros((0, values.shape[1]))
-        )
+        # Linear interpolation of every column at once, between the model frames around each
+        # output time (np.interp per column costs a call per curve per block).
+        if len(times) == 1:  # the very first model frame: nothing to interpolate with yet
+            out_v = np.repeat(values, len(numbers), axis=0)
+        else:
+            right = np.clip(np.searchsorted(times, out_t, side="left"), 1, len(times) - 1)
+            left = right - 1
+            span = times[right] - times[left]
+            w = np.divide(out_t - times[left], span, out=np.zeros_like(out_t), where=span > 0)
+            w = np.clip(w, 0.0, 1.0)[:, None]
+            out_v = values[left] * (1 - w) + values[right] * w
         self.next_frame = k_end + 1
         self.last_time, self.last_values = float(times[-1]), values[-1].copy()
         return numbers, out_t, out_v
