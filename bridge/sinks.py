@@ -498,6 +498,8 @@ class FileSink(Sink):
         self._mappings = tuple(mappings)
         self._to: _Retargeter | None = None
         self._rows: list[np.ndarray] = []
+        self._emotions: list[str] = []
+        self._intensities: list[float] = []
         self._fps = self._start = None
 
     def _send(self, frame: Frame) -> None:
@@ -516,12 +518,20 @@ class FileSink(Sink):
         else:
             self._stats.sent += 1
         self._rows.append(row)
+        self._emotions.append(frame.emotion)
+        self._intensities.append(frame.intensity)
 
     def _close(self) -> None:
         if not self._rows:
             return  # no frames, no file: an empty take would not read back
-        take = Take(self._to.target, self._fps, np.stack(self._rows), start=self._start)
-        self._rows = []
+        take = Take(
+            self._to.target,
+            self._fps,
+            np.stack(self._rows),
+            start=self._start,
+            meta={"emotion": self._emotions, "intensity": self._intensities},
+        )
+        self._rows, self._emotions, self._intensities = [], [], []
         try:
             write_take(take, self.path)
         except Exception as e:

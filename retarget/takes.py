@@ -270,6 +270,7 @@ def write_json(take: Take, path) -> None:
         "curves": list(take.space.curves),
         "frames": [[round(float(v), 7) for v in f] for f in take.frames],
     }
+    doc.update({k: v for k, v in _emotion_track(take).items()})
     with atomic_output(path, "w", encoding="utf-8") as f:
         json.dump(doc, f, separators=(",", ":"))
         f.write("\n")
@@ -326,7 +327,20 @@ def write_npz(take: Take, path) -> None:
             space=np.array(take.space.name),
             fps=np.array(take.fps),
             start=np.array(take.start),
+            **{k: np.array(v) for k, v in _emotion_track(take).items()},
         )
+
+
+def _emotion_track(take: Take) -> dict:
+    """The take's per-frame emotion label and intensity, when it carries them (takes the bridge
+    records do): written into .json and .npz so `emorig preview` can show them; CSV has no room."""
+    out = {}
+    labels, intensity = take.meta.get("emotion"), take.meta.get("intensity")
+    if labels is not None and len(labels) == len(take):
+        out["emotion"] = [str(x) for x in labels]
+    if intensity is not None and len(intensity) == len(take):
+        out["intensity"] = [round(float(x), 4) for x in intensity]
+    return out
 
 
 READERS = {".csv": read_csv, ".json": read_json, ".npz": read_npz}

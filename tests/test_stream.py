@@ -224,6 +224,9 @@ def test_stream_to_live_link_face_and_zmq_with_live_controls(tmp_path, speech):
     assert frames[0]["emotion"] == "neutral" and frames[-1]["emotion"] == "angry"  # the live control took effect
     take = read_take(out)
     assert len(take) == 180 and take.space.name == "livelinkface"
+    recorded = json.loads(out.read_text())  # the recorded take keeps the emotion track for `emorig preview`
+    assert recorded["emotion"][0] == "neutral" and recorded["emotion"][-1] == "angry"
+    assert len(recorded["intensity"]) == 180
     assert "Traceback" not in stderr
 
 
