@@ -241,7 +241,8 @@ def test_stdin_pcm_and_ctrl_c_leaves_a_complete_file(tmp_path):
     pcm = (speechlike(2.0) * 32767).astype("<i2").tobytes()
     proc.stdin.write(pcm)
     proc.stdin.flush()
-    time.sleep(1.5)  # let it process what it has; the pipe stays open like a live tool's
+    assert proc.stderr.readline().startswith(b"streaming 1 subject")  # it is running
+    time.sleep(1.0)  # let it process what it has; the pipe stays open like a live tool's
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 0, stderr
