@@ -45,3 +45,19 @@ def atomic_write_text(path, text: str) -> None:
 def atomic_write_bytes(path, data: bytes) -> None:
     with atomic_output(path, "wb") as f:
         f.write(data)
+
+
+def read_json_file(path):
+    """A JSON document from a user's file; InputError (one line naming the file) if it is absent or not JSON."""
+    import json
+
+    from .errors import InputError
+
+    try:
+        return json.loads(Path(path).read_text("utf-8"))
+    except FileNotFoundError:
+        raise InputError("file not found", path=path) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, not a file", path=path) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"not valid JSON ({e})", path=path) from None

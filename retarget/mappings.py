@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, read_json_file
 from .solver import BlendshapeSolver, SolverSettings
 from .spaces import MH_PREFIX, RigSpace, get_space
 
@@ -364,13 +364,9 @@ def mapping_from_json(doc, path=None):
 
 def load_mapping(path) -> LinearMapping:
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise InputError("mapping file not found", path=path) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"not valid JSON ({e})", path=path) from None
-    mapping = mapping_from_json(doc, path)
+    if not path.exists():
+        raise InputError("mapping file not found", path=path)
+    mapping = mapping_from_json(read_json_file(path), path)
     dropped = getattr(mapping, "dropped", [])
     if dropped:
         print(

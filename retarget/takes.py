@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .fileio import atomic_output
+from .fileio import atomic_output, read_json_file
 from .spaces import RigSpace, get_space, infer_space
 
 TAKE_FORMAT = "emorig-take"
@@ -225,12 +225,7 @@ def write_csv(take: Take, path) -> None:
 
 def read_json(path, space: RigSpace | None = None, fps: float | None = None) -> Take:
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise InputError("file not found", path=path) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"not valid JSON ({e})", path=path) from None
+    doc = read_json_file(path)
     if not isinstance(doc, dict) or doc.get("format") != TAKE_FORMAT:
         raise InputError(f'not an emorig take (expected "format": "{TAKE_FORMAT}")', path=path)
     curves, frames = doc.get("curves"), doc.get("frames")
