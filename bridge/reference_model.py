@@ -34,6 +34,7 @@ N_FFT = 512
 BANDS_HZ = ((80, 900), (900, 2500), (2500, 8000))  # low (open vowels), mid (front vowels), high (fricatives)
 PITCH_HZ = (70, 400)
 PROSODY_SECONDS = 1.5  # the memory of the auto-emotion heuristic
+CLOSURE_MEMORY = 12  # frames (120 ms): a stop closure is a dip below the loudness of the last syllable
 
 
 @dataclass
@@ -99,7 +100,9 @@ class ReferenceModel(FaceModel):
         jaw = 0.7 * level * (0.35 + 0.65 * low) * (0.5 + 0.5 * voicing)
         rounding = voicing * level * np.clip((1000 - centroid) / 600, 0, 1)
         stretch = 0.35 * level * high
-        closure = np.clip(local_max_level - level - 0.15, 0, 1) * (level < 0.5)  # a dip inside speech
+        # A dip inside speech (the silent closure of p/b/m, t/d, k/g): the lips seal in proportion.
+        closure = np.clip((local_max_level - level - 0.1) * 2.0, 0, 1) * (level < 0.45)
+        jaw = jaw * (1 - 0.7 * closure)
         out[:, c["jawOpen"]] = jaw
         for side in ("Left", "Right"):
             out[:, c["mouthLowerDown" + side]] = 0.4 * jaw
@@ -108,7 +111,7 @@ class ReferenceModel(FaceModel):
             out[:, c["mouthPress" + side]] = 0.8 * closure
         out[:, c["mouthFunnel"]] = 0.45 * rounding
         out[:, c["mouthPucker"]] = 0.55 * rounding
-        out[:, c["mouthClose"]] = np.minimum(0.3 * closure, jaw)
+        out[:, c["mouthClose"]] = np.minimum(0.5 * closure, jaw)
         out[:, c["mouthRollLower"]] = 0.3 * closure
         return out
 
@@ -180,7 +183,8 @@ class ReferenceModel(FaceModel):
         # Centred moving average over +/- s frames (clamped at the stream's start).
         window = np.clip(rows[:, None] + np.arange(-s, s + 1), 0, None)
         smooth = f[window].mean(1)
-        local_max = f[window, 0].max(1)
+        recent = np.clip(rows[:, None] + np.arange(-CLOSURE_MEMORY, s + 1), 0, None)
+        local_max = f[recent, 0].max(1)
         speech = self._articulate(smooth, local_max)
         if controls.auto:
             probs = self._auto_emotion(state, f[rows])
@@ -191,7 +195,7 @@ class ReferenceModel(FaceModel):
         rest = np.clip((probs @ self.overlays) * intensity[:, None], 0, 1).astype(np.float32)
         frames = np.clip(speech + rest, 0, 1)
         state.next_output += n
-        drop = max(0, state.next_output - s - state.features_start)
+        drop = max(0, state.next_output - max(s, CLOSURE_MEMORY) - state.features_start)
         state.features = state.features[drop:]
         state.features_start += drop
         return ModelOutput(idx / self.frame_rate, frames, probs, intensity, rest)
