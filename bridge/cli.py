@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from retarget.errors import InputError
@@ -125,6 +126,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("emorig: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `emorig ... | head` closed our output early: that is the reader's choice, not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

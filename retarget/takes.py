@@ -89,7 +89,14 @@ def format_timecode(seconds: float, rate: int) -> str:
     return f"{h % 24:02d}:{mi:02d}:{s:02d}:{int(f):02d}.{int(round(sub * 1000)) % 1000:03d}"
 
 
-def _snap_rate(value: float) -> float:
+def rate_from_times(times) -> float | None:
+    """The frame rate the median step between frame times gives, snapped to a standard rate
+    when within 2 % (capture clocks jitter); None when the times do not advance."""
+    steps = np.diff(np.asarray(times, dtype=np.float64))
+    steps = steps[steps > 0]
+    if not len(steps):
+        return None
+    value = 1.0 / float(np.median(steps))
     best = min(STANDARD_RATES, key=lambda r: abs(r - value))
     return float(best) if abs(best - value) < 0.02 * best else round(value, 3)
 
@@ -109,9 +116,7 @@ def _times_from_timecodes(codes: list[tuple[int, float]], fps: float | None) -> 
         fps = fps or LIVE_LINK_FACE_FPS
     times = np.array([s + f / rate for s, f in codes])
     if fps is None:
-        steps = np.diff(times)
-        steps = steps[steps > 0]
-        fps = _snap_rate(1.0 / float(np.median(steps))) if len(steps) else 60.0
+        fps = rate_from_times(times) or float(LIVE_LINK_FACE_FPS)
     return times, float(fps)
 
 
@@ -198,9 +203,7 @@ def read_csv(path, space: RigSpace | None = None, fps: float | None = None) -> T
         times, fps = _times_from_timecodes(codes, fps)
     else:
         times = np.array(seconds)
-        if fps is None:
-            steps = np.diff(times)
-            fps = _snap_rate(1.0 / float(np.median(steps))) if len(steps) and np.median(steps) > 0 else 60.0
+        fps = fps or rate_from_times(times) or float(LIVE_LINK_FACE_FPS)
     return Take(space, fps, frames, start=float(times[0]), meta={"source": str(path), "curves_present": len(names)})
 
 

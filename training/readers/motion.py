@@ -20,7 +20,7 @@ import numpy as np
 
 from retarget.errors import InputError
 from retarget.spaces import RigSpace, get_space, infer_space
-from retarget.takes import STANDARD_RATES, TAKE_FORMAT, Take, read_take
+from retarget.takes import TAKE_FORMAT, Take, rate_from_times, read_take
 
 BEAT_FPS = 60.0  # BEAT's facial capture rate, used when its frames carry no times
 MOTION_EXTENSIONS = (".csv", ".json", ".npz", ".npy")
@@ -42,18 +42,6 @@ def _load_json(path: Path):
         return text, json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"not valid JSON: {e.msg}", path=path, row=e.lineno) from None
-
-
-def _rate_from_times(times) -> float | None:
-    """The frame rate the median step between frame times gives, snapped to a standard rate
-    when within 2 % (capture clocks jitter)."""
-    steps = np.diff(np.asarray(times, dtype=np.float64))
-    steps = steps[steps > 0]
-    if not len(steps):
-        return None
-    rate = 1.0 / float(np.median(steps))
-    best = min(STANDARD_RATES, key=lambda r: abs(r - rate))
-    return float(best) if abs(best - rate) < 0.02 * best else round(rate, 3)
 
 
 def is_beat_json(doc) -> bool:
@@ -123,7 +111,7 @@ def _beat_take(path: Path, text: str, doc, space: RigSpace | None, fps: float | 
     data = np.tile(space.neutral.astype(np.float64), (len(frames), 1))
     data[:, columns] = values
     timed = len(times) == len(frames)
-    fps = fps or (_rate_from_times(times) if timed else None) or BEAT_FPS
+    fps = fps or (rate_from_times(times) if timed else None) or BEAT_FPS
     start = times[0] if timed else 0.0
     return Take(space, float(fps), data, start=start, meta={"source": str(path), "format": "beat"})
 
