@@ -334,6 +334,10 @@ def _emotion_track(take: Take) -> dict:
     records do): written into .json and .npz so `emorig preview` can show them; CSV has no room."""
     out = {}
     labels, intensity = take.meta.get("emotion"), take.meta.get("intensity")
+    if isinstance(labels, str):  # one label for the whole take
+        labels = [labels] * len(take)
+    if isinstance(intensity, (int, float)):
+        intensity = [intensity] * len(take)
     if labels is not None and len(labels) == len(take):
         out["emotion"] = [str(x) for x in labels]
     if intensity is not None and len(intensity) == len(take):

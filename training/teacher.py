@@ -520,8 +520,11 @@ def analyse_prosody(audio, fps: float, n_frames: int | None = None) -> Prosody:
 def _moving(x: np.ndarray, weight: np.ndarray, frames: int) -> np.ndarray:
     """Centred weighted moving average over `frames` frames (weight 0 frames are ignored)."""
     k = np.ones(max(1, frames))
-    num = np.convolve(x * weight, k, "same")
-    den = np.convolve(weight.astype(float), k, "same")
+    # "full" then the centre: "same" returns the longer input's length, which breaks clips
+    # shorter than the window.
+    h = (len(k) - 1) // 2
+    num = np.convolve(x * weight, k, "full")[h : h + len(x)]
+    den = np.convolve(weight.astype(float), k, "full")[h : h + len(x)]
     return np.where(den > 0, num / np.maximum(den, EPS), 0.0)
 
 
