@@ -24,6 +24,7 @@ import re
 import numpy as np
 
 from bridge.audio import SAMPLE_RATE
+from retarget.errors import InputError
 
 from .phones import Phone, cover, map_phones, phone_map
 
@@ -50,7 +51,7 @@ class Aligner:
         try:
             from pocketsphinx import Decoder
         except ImportError:
-            raise RuntimeError("pocketsphinx is not installed (pip install pocketsphinx)") from None
+            raise InputError("forced alignment needs pocketsphinx: pip install 'emorig[corpus]'") from None
         self.decoder = Decoder(
             samprate=SAMPLE_RATE, bestpath=False, loglevel="FATAL", beam=1e-120, wbeam=1e-100, pbeam=1e-120
         )

@@ -37,7 +37,7 @@ def _codec():
     try:
         import G722  # PyPI's g722 package installs the module as G722
     except ImportError:
-        raise RuntimeError("the g722 package is not installed (pip install g722)") from None
+        raise InputError("decoding the G.722 prompts needs g722: pip install 'emorig[corpus]'") from None
     return G722.G722(16000, 64000)  # a fresh codec: its state must start at zero per stream
 
 

@@ -90,7 +90,10 @@ def _active_rms(x: np.ndarray, rate: int) -> float:
 def apply_prosody(audio: np.ndarray, rate: int, prosody: Prosody) -> np.ndarray:
     """The waveform with `prosody`'s pitch, range, tremor, tilt and breathiness (WORLD), then
     brought to REFERENCE_DBFS + loudness_db; same length, float32."""
-    import pyworld
+    try:
+        import pyworld
+    except ImportError:
+        raise InputError("emotional prosody needs pyworld: pip install 'emorig[corpus]'") from None
 
     x = np.asarray(audio, dtype=np.float64)
     if len(x) < rate // 10:  # too short for WORLD's analysis windows: level only
