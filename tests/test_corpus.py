@@ -11,12 +11,11 @@ import argparse
 
 import numpy as np
 import pytest
+import pyworld  # emorig[corpus] comes with the test extra: missing is a failure, not a skip
 
 from training.speech import espeak, festival, flite
 from training.speech.phones import ARPABET, SILENCE, Phone, cover, read_phones, sequence, write_phones
 from training.speech.sentences import languages, sentences
-
-pyworld = pytest.importorskip("pyworld", reason="pyworld not installed (pip install pyworld)")
 
 needs_espeak = pytest.mark.skipif(not espeak.available(), reason="libespeak-ng missing (apt-get install espeak-ng)")
 needs_flite = pytest.mark.skipif(not flite.available(), reason="flite missing (apt-get install flite)")
