@@ -295,18 +295,28 @@ def test_osc_control_survives_a_flood_of_garbage():
     rng = np.random.default_rng(0)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        for i in range(2000):
-            s.sendto(rng.bytes(int(rng.integers(1, 200))), server.address)
-            if i % 500 == 0:
+        sent = 0
+        for burst in range(20):  # bursts small enough for the socket buffer, so none is lost in the kernel
+            for _ in range(100):
+                s.sendto(rng.bytes(int(rng.integers(1, 200))), server.address)
+            if burst % 5 == 0:
                 s.sendto(b"x" * 9000, server.address)  # oversized
+                sent += 1
+            sent += 100
+            deadline = time.monotonic() + 5
+            while sum(router.drops.counts.values()) < sent and time.monotonic() < deadline:
+                time.sleep(0.01)
         b = OscMessageBuilder("/emorig/ada/intensity")
         b.add_arg(0.25)
-        s.sendto(b.build().dgram, server.address)
-        deadline = time.monotonic() + 5
+        good = b.build().dgram
+        # The kernel may drop datagrams while the flood fills the socket buffer, so the good
+        # message is repeated until it lands: what matters is that the server still listens.
+        deadline = time.monotonic() + 10
         while state.snapshot().intensity != 0.25 and time.monotonic() < deadline:
-            time.sleep(0.02)
+            s.sendto(good, server.address)
+            time.sleep(0.05)
         assert state.snapshot().intensity == 0.25  # the good message after the flood still lands
-        assert sum(router.drops.counts.values()) >= 1500  # UDP on loopback may drop some of the flood itself
+        assert sum(router.drops.counts.values()) == sent == 2004  # every bad datagram counted, none applied
         assert router.drops.counts["oversized"] >= 1
     finally:
         s.close()
