@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from retarget.argtypes import positive as _positive
+
 CURVES_HELP = (
     "curves to show, one lane each; join names with + to share a lane (mouthSmileLeft+mouthSmileRight). "
     "Names of the take's own rig space or of ARKit"
@@ -57,16 +59,6 @@ def _plot(args) -> int:
     write_plot(take, args.output, args.audio, curves, args.phones, mappings, args.title)
     print(f"{args.output}: {len(take)} frames at {take.fps:g} fps, {len(curves)} curve lanes")
     return 0
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
-    return value
 
 
 def _take_options(p: argparse.ArgumentParser) -> None:

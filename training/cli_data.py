@@ -11,9 +11,11 @@ See docs/data-import.md. Nothing heavy is imported until a command runs.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 from collections import Counter
+
+from retarget.argtypes import fraction_below_one as _fraction
+from retarget.argtypes import positive as _positive
 
 CORPUS_MODULE = "training.cli_corpus"
 
@@ -97,26 +99,6 @@ def _check(args) -> int:
     for line in lines[1:]:
         print(line)
     return 0
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a fraction from 0 to below 1, not {text!r}")
-    return value
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
-    return value
 
 
 def add_parser(subparsers) -> None:
