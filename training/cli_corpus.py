@@ -48,7 +48,7 @@ def _synth(args) -> int:
     )
     report = build(request, progress=True)
     print(
-        f"{request.out / 'manifest.jsonl'}: {report.clips} clips, {report.seconds / 3600:.2f} h of audio "
+        f"{request.out / 'manifest.jsonl'}: {report.clips} clips, {_duration(report.seconds)} of audio "
         f"({report.made} made now, {report.skipped} already done, {len(report.failed)} failed)"
     )
     _print_report(report)
@@ -135,3 +135,10 @@ def add_data_subcommands(actions) -> None:
     p.add_argument("--language", default="en", help="language of the speech when not given per clip (default en)")
     p.add_argument("--force", action="store_true", help="align again even where a phone file exists")
     p.set_defaults(func=_align)
+
+
+def _duration(seconds: float) -> str:
+    """Hours for a corpus, minutes or seconds for a small one, so a test build doesn't read '0.00 h'."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.2f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
