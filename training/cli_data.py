@@ -102,7 +102,9 @@ def _check(args) -> int:
 
 
 def add_parser(subparsers) -> None:
-    data = subparsers.add_parser("data", help="training data: import captures, synthesise and align a speech corpus, check a manifest")
+    data = subparsers.add_parser(
+        "data", help="training data: import captures, synthesise and align a speech corpus, check a manifest"
+    )
     actions = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
 
     p = actions.add_parser(
