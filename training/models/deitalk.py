@@ -1,0 +1,194 @@
+"""DEITalk (Dynamic Emotional Intensity Talk), one readable file, sizes from a dataclass config.
+
+Paper: "DEITalk: Speech-Driven 3D Facial Animation with Dynamic Emotional-Intensity Modeling"
+(/work/shared/papers/deitalk.txt). Pieces, with the paper's sections:
+
+- speech features S_1:T (Sec. 3.2): here the MelFrontend substitute (see frontend.py), 100 frames/s;
+- dynamic positional encoding, DPE (Sec. 3.2, Eq. 2-3);
+- dynamic emotional intensity, DEI (Sec. 3.3): S -> S_emo (linear, 128-d); a motion encoder (4-layer
+  TCN + linear) for the ground-truth rig; max-pooled embeddings trained CLIP-style (Eq. 4, 9-10);
+  saliency e_sim_t = cos(s_emo_t, s_max) (Eq. 5); intensity features e_in_t = e_sim_t * s_emo_t (Eq. 6);
+  an emotion classifier on the embedding (Eq. 11);
+- emotion-guided TCN decoder (Sec. 3.4, Eq. 7): 8 conv layers, dilations 1,2,4,8,1,2,4,8, with the
+  style and intensity features concatenated to the input of every layer; a linear head to the rig;
+- loss L = 0.1 L_con + 0.1 L_cla + 1.0 L_pos + 4.0 L_vel (Eq. 8, 12, 13).
+
+Changes for real-time streaming, each because the paper's choice needs the whole utterance:
+- every conv is causal; `lookahead` frames of future are bought by reading the output `lookahead`
+  frames late (equivalently: right padding of `lookahead` frames), so a frame depends on a bounded
+  window [t - left_context, t + lookahead] and streaming equals offline exactly;
+- s_max for the saliency (Eq. 5) is a causal sliding max over `saliency_window` frames, not the
+  max over the whole sequence (the contrastive loss still pools the whole training window, Eq. 4);
+- DPE's sequence length T (unknown while streaming) is a fixed horizon: position min(t, H) / H;
+- the style one-hot (5 styles in the paper) is the bridge's 8 emotion weights plus the user's
+  intensity control, so blends and the intensity slider are inputs the network learns to follow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from retarget.spaces import get_space
+from training.emotions import EMOTIONS
+
+from .frontend import CausalConv, MelFrontend
+
+
+@dataclass
+class DEITalkConfig:
+    space: str = "arkit"  # any rig space; the paper's is a 185-curve MetaHuman control rig (Sec. 3)
+    n_mels: int = 80  # training/features.py front end
+    d_speech: int = 768  # wav2vec2-base hidden size (Sec. 3.2); the mel front-end projects to it
+    frontend_dilations: tuple[int, ...] = (1, 2)  # substitute front-end, not in the paper
+    d_emo: int = 128  # S_emo, M_emo and E_in width (Sec. 3.3)
+    motion_channels: tuple[int, ...] = (384, 384, 768, 768)  # motion encoder TCN filters (Sec. 4.1)
+    motion_dilations: tuple[int, ...] = (1, 2, 4, 8)  # (Sec. 4.1)
+    classifier_hidden: int = 64  # classifier FC widths {64, classes} (Sec. 4.1)
+    d_style: int = 16  # style embedding E_sty (Sec. 3.4)
+    tcn_channels: int = 512  # decoder filters (Sec. 4.1)
+    tcn_kernel: int = 3  # (Sec. 4.1)
+    tcn_dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8)  # (Sec. 4.1)
+    lookahead: int = 10  # frames of future audio (100 ms); the paper's symmetric padding sees 30
+    saliency_window: int = 64  # frames of the causal sliding max standing in for Eq. 4's s_max
+    dpe_horizon: int = 1000  # frames (10 s, ETH-3D clips are 8-15 s, Sec. 4.1) standing in for T in Eq. 2
+    tau: float = 0.07  # contrastive temperature (Sec. 4.1)
+    w_con: float = 0.1  # lambda_1 (Sec. 3.5)
+    w_cla: float = 0.1  # lambda_2
+    w_pos: float = 1.0  # lambda_3
+    w_vel: float = 4.0  # lambda_4
+
+    def __post_init__(self):  # JSON gives lists; keep tuples so configs compare equal
+        for name in ("frontend_dilations", "motion_channels", "motion_dilations", "tcn_dilations"):
+            setattr(self, name, tuple(getattr(self, name)))
+
+    @property
+    def n_curves(self) -> int:
+        return len(get_space(self.space))
+
+    @property
+    def left_context(self) -> int:
+        """Past frames (of log-mel) one output depends on: front end + sliding max + decoder."""
+        tcn = sum((self.tcn_kernel - 1) * d for d in self.tcn_dilations)
+        front = sum((self.tcn_kernel - 1) * d for d in self.frontend_dilations)
+        return front + (self.saliency_window - 1) + tcn
+
+
+def dynamic_positional_encoding(positions: torch.Tensor, dim: int, horizon: int) -> torch.Tensor:
+    """Eq. 2: DPE(t, 2i) = sin(20 pi t/T / 10000^(2i/d)), cos for 2i+1; with t/T -> min(t, H)/H.
+
+    positions: [B, T] absolute frame indices -> [B, T, dim]."""
+    rel = positions.clamp(max=horizon).float() / horizon
+    freq = 10000.0 ** (-torch.arange(0, dim, 2, device=positions.device).float() / dim)
+    angle = 20 * math.pi * rel[..., None] * freq
+    pe = torch.zeros(*positions.shape, dim, device=positions.device)
+    pe[..., 0::2] = torch.sin(angle)
+    pe[..., 1::2] = torch.cos(angle)[..., : dim // 2]
+    return pe
+
+
+def causal_sliding_max(x: torch.Tensor, window: int) -> torch.Tensor:
+    """[B, T, C] -> running max over the last `window` frames (fewer at the start)."""
+    padded = F.pad(x.transpose(1, 2), (window - 1, 0), value=float("-inf"))
+    return F.max_pool1d(padded, window, stride=1).transpose(1, 2)
+
+
+class MotionEncoder(nn.Module):
+    """E_M (Sec. 3.3): 4-layer TCN (ReLU, kernel 3, padding = dilation) + linear, on ground-truth rig.
+
+    Training only (it reads the target), so it keeps the paper's symmetric padding."""
+
+    def __init__(self, cfg: DEITalkConfig):
+        super().__init__()
+        chans = [cfg.n_curves, *cfg.motion_channels]
+        self.convs = nn.ModuleList(
+            nn.Conv1d(a, b, 3, padding=d, dilation=d) for a, b, d in zip(chans, chans[1:], cfg.motion_dilations)
+        )
+        self.proj = nn.Linear(chans[-1], cfg.d_emo)
+
+    def forward(self, rig: torch.Tensor) -> torch.Tensor:
+        x = rig.transpose(1, 2)
+        for conv in self.convs:
+            x = F.relu(conv(x))
+        return self.proj(x.transpose(1, 2))
+
+
+class DEITalk(nn.Module):
+    def __init__(self, cfg: DEITalkConfig):
+        super().__init__()
+        self.cfg = cfg
+        n_emotions = len(EMOTIONS)
+        self.frontend = MelFrontend(cfg.n_mels, cfg.d_speech, cfg.tcn_kernel, cfg.frontend_dilations)
+        # DEI (Sec. 3.3)
+        self.speech_emo = nn.Linear(cfg.d_speech, cfg.d_emo)
+        self.motion_encoder = MotionEncoder(cfg)
+        self.classifier = nn.Sequential(
+            nn.Linear(cfg.d_emo, cfg.classifier_hidden), nn.ReLU(), nn.Linear(cfg.classifier_hidden, n_emotions)
+        )
+        # Style: emotion weights + intensity control -> 16-d E_sty (Sec. 3.4)
+        self.style = nn.Linear(n_emotions + 1, cfg.d_style)
+        # Emotion-guided TCN decoder (Eq. 7): every layer sees [F_{i-1}, E_sty, E_in].
+        cond = cfg.d_style + cfg.d_emo
+        chans = [cfg.d_speech] + [cfg.tcn_channels] * len(cfg.tcn_dilations)
+        self.decoder = nn.ModuleList(
+            CausalConv(a + cond, b, cfg.tcn_kernel, d) for a, b, d in zip(chans, chans[1:], cfg.tcn_dilations)
+        )
+        self.head = nn.Linear(cfg.tcn_channels, cfg.n_curves)
+
+    # -- the causal network -------------------------------------------------------------------
+    def forward(self, mel, emotion, intensity, positions, auto: bool = False):
+        """Causal pass: output row p depends on mel rows p - left_context .. p only.
+
+        mel [B, T, n_mels] normalised log-mel; emotion [B, 8] weights; intensity [B];
+        positions [B, T] absolute frame indices (for DPE). Returns a dict of
+        rig [B, T, K], saliency [B, T], emotion_logits [B, T, 8], s_emo [B, T, d_emo]."""
+        cfg = self.cfg
+        s = self.frontend(mel)
+        s = s + dynamic_positional_encoding(positions, cfg.d_speech, cfg.dpe_horizon)  # Eq. 3
+        s_emo = self.speech_emo(s)
+        s_max = causal_sliding_max(s_emo, cfg.saliency_window)  # Eq. 4, causal
+        saliency = F.cosine_similarity(s_emo, s_max, dim=-1)  # Eq. 5
+        e_in = saliency[..., None] * s_emo  # Eq. 6
+        logits = self.classifier(s_max)
+        if auto:  # emotion from the speech: the classifier's probabilities drive the style
+            emotion_t = logits.softmax(-1)
+        else:
+            emotion_t = emotion[:, None, :].expand(-1, s.shape[1], -1)
+        inten_t = intensity[:, None, None].expand(-1, s.shape[1], 1)
+        e_sty = self.style(torch.cat([emotion_t, inten_t], -1))
+        cond = torch.cat([e_sty, e_in], -1).transpose(1, 2)
+        x = s.transpose(1, 2)
+        for conv in self.decoder:  # Eq. 7: fusion at every layer
+            x = F.relu(conv(torch.cat([x, cond], 1)))
+        rig = self.head(x.transpose(1, 2))
+        return {"rig": rig, "saliency": saliency, "emotion_logits": logits, "s_emo": s_emo}
+
+    def predict(self, mel, emotion, intensity, silence_mel: float, auto: bool = False):
+        """Offline, aligned: frame t of the result is output row t + lookahead (right padding with silence)."""
+        la = self.cfg.lookahead
+        pad = torch.full((mel.shape[0], la, mel.shape[2]), silence_mel, device=mel.device, dtype=mel.dtype)
+        mel = torch.cat([mel, pad], 1)
+        positions = torch.arange(mel.shape[1], device=mel.device).expand(mel.shape[0], -1)
+        out = self(mel, emotion, intensity, positions, auto)
+        return {k: v[:, la:] for k, v in out.items()}
+
+    # -- training -----------------------------------------------------------------------------
+    def loss(self, mel, target, emotion, intensity, silence_mel: float):
+        """Eq. 8 on a batch of windows. mel [B, T, n_mels], target [B, T, K], emotion [B, 8] (one-hot or
+        soft label, also the style input), intensity [B]. Returns (total, parts dict)."""
+        cfg = self.cfg
+        out = self.predict(mel, emotion, intensity, silence_mel)
+        s_max = out["s_emo"].amax(1)  # Eq. 4 over the window
+        m_max = self.motion_encoder(target).amax(1)
+        sim = F.normalize(s_max, dim=-1) @ F.normalize(m_max, dim=-1).T / cfg.tau  # Eq. 9
+        labels = torch.arange(len(sim), device=sim.device)
+        con = 0.5 * (F.cross_entropy(sim, labels) + F.cross_entropy(sim.T, labels))  # Eq. 10
+        cla = F.cross_entropy(self.classifier(s_max), emotion)  # Eq. 11 (soft labels allowed)
+        pos = ((out["rig"] - target) ** 2).sum(-1).mean()  # Eq. 12
+        vel = ((out["rig"].diff(dim=1) - target.diff(dim=1)) ** 2).sum(-1).mean()  # Eq. 13
+        total = cfg.w_con * con + cfg.w_cla * cla + cfg.w_pos * pos + cfg.w_vel * vel
+        return total, {"con": con.detach(), "cla": cla.detach(), "pos": pos.detach(), "vel": vel.detach()}
