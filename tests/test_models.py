@@ -91,7 +91,7 @@ def trained():
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     losses = []
     for _ in range(150):
-        loss, _ = net.loss(mel, y, e, k, SILENCE)
+        loss, _ = net.loss(dict(mel=mel, target=y, emotion=e, intensity=k, silence_mel=SILENCE))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -110,7 +110,11 @@ def test_forward_shapes_for_any_rig(space):
     k = len(get_space(space))
     assert out["rig"].shape == (2, 40, k)
     assert out["saliency"].shape == (2, 40) and out["emotion_logits"].shape == (2, 40, 8)
-    loss, parts = net.loss(mel, torch.rand(2, 40, k), torch.eye(8)[:2], torch.ones(2), SILENCE)
+    loss, parts = net.loss(
+        dict(
+            mel=mel, target=torch.rand(2, 40, k), emotion=torch.eye(8)[:2], intensity=torch.ones(2), silence_mel=SILENCE
+        )
+    )
     assert torch.isfinite(loss) and set(parts) == {"con", "cla", "pos", "vel"}
 
 

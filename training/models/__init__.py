@@ -1,7 +1,35 @@
 """Trained face networks (PyTorch). Import torch only from here and below, never from the bridge.
 
 - `frontend.py`: audio -> speech features (torch log-mel + causal conv stack; or a local wav2vec2/HuBERT).
-- `deitalk.py`: the DEITalk architecture (dynamic emotional intensity + emotion-guided TCN decoder).
+- `blocks.py`: maths two or more presets share (aligned prediction, lip mask, ALiBi attention, EMA VQ).
+- one file per preset: `deitalk.py`, `emotalk.py`, `deeptalk.py`, `emotalker.py`.
+
+The contract every preset keeps (the trainer, the evaluator and training/inference.py rely on it;
+nothing else about a preset is assumed):
+
+- `Net(cfg)` where `cfg` is the preset's dataclass config with at least `space` (rig space name),
+  `lookahead` (frames of future audio, 10 ms each), a `left_context` property (past log-mel frames
+  one output row depends on) and an `n_curves` property. Configs round-trip through JSON.
+- `net(mel, emotion, intensity, positions, auto=False) -> dict` — the causal pass: mel
+  [B, T, 80] normalised log-mel, emotion [B, 8] weights (EMOTIONS order), intensity [B], positions
+  [B, T] absolute frame indices. Output row p may depend only on mel rows p - left_context .. p.
+  Keys: "rig" [B, T, K] (always), "emotion_logits" [B, T, 8] (always: the preset's own estimate of
+  the emotion in the speech, used when auto=True and by evaluation), "saliency" [B, T] in 0..1
+  (optional: how emotional each frame is; scales the bridge's intensity track).
+  With auto=True the network uses its own emotion estimate instead of `emotion`.
+- `net.predict(mel, emotion, intensity, silence_mel, auto=False)`: offline and aligned (frame t of
+  the result is row t + lookahead); `blocks.predict_aligned` does it for any preset.
+- `net.stages`: tuple of training stage names in order, e.g. ("main",) or ("vqvae", "generator");
+  `net.stage_parameters(stage)`: the parameters that stage optimises;
+  `net.loss(batch, stage) -> (total, {name: detached scalar})`. `batch` keys, all float32 tensors on
+  the training device unless said otherwise:
+    mel [B, T, 80], target [B, T, K] (rig space of cfg.space, 100 fps, aligned with mel),
+    emotion [B, 8] (one-hot or soft label), intensity [B] (0..1), speaker [B] int64 (index into
+    the training speakers, -1 unknown), silence_mel (python float: normalised log-mel of silence),
+    prosody [B, T, 3] (f0 in octaves above 100 Hz or 0 when unvoiced, periodicity 0..1, energy/60
+    dB), and when the data has them, pair_* (the same sentence and speaker in another emotion,
+    time-aligned by resampling to the same length; pair_mask [B] bool says which rows have one):
+    pair_mel, pair_target, pair_emotion, pair_intensity, pair_mask.
 """
 
 from .deitalk import DEITalk, DEITalkConfig

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from retarget.spaces import get_space
 from training.emotions import EMOTIONS
 
+from .blocks import predict_aligned, velocity_loss
 from .frontend import CausalConv, MelFrontend
 
 
@@ -168,20 +169,20 @@ class DEITalk(nn.Module):
         return {"rig": rig, "saliency": saliency, "emotion_logits": logits, "s_emo": s_emo}
 
     def predict(self, mel, emotion, intensity, silence_mel: float, auto: bool = False):
-        """Offline, aligned: frame t of the result is output row t + lookahead (right padding with silence)."""
-        la = self.cfg.lookahead
-        pad = torch.full((mel.shape[0], la, mel.shape[2]), silence_mel, device=mel.device, dtype=mel.dtype)
-        mel = torch.cat([mel, pad], 1)
-        positions = torch.arange(mel.shape[1], device=mel.device).expand(mel.shape[0], -1)
-        out = self(mel, emotion, intensity, positions, auto)
-        return {k: v[:, la:] for k, v in out.items()}
+        return predict_aligned(self, mel, emotion, intensity, silence_mel, auto)
 
     # -- training -----------------------------------------------------------------------------
-    def loss(self, mel, target, emotion, intensity, silence_mel: float):
-        """Eq. 8 on a batch of windows. mel [B, T, n_mels], target [B, T, K], emotion [B, 8] (one-hot or
-        soft label, also the style input), intensity [B]. Returns (total, parts dict)."""
+    stages = ("main",)
+
+    def stage_parameters(self, stage: str):
+        return self.parameters()
+
+    def loss(self, batch: dict, stage: str = "main"):
+        """Eq. 8 on a batch of windows (keys: see training/models/__init__.py; emotion, one-hot or
+        soft, is also the style input). Returns (total, parts dict)."""
         cfg = self.cfg
-        out = self.predict(mel, emotion, intensity, silence_mel)
+        mel, target, emotion = batch["mel"], batch["target"], batch["emotion"]
+        out = self.predict(mel, emotion, batch["intensity"], batch["silence_mel"])
         s_max = out["s_emo"].amax(1)  # Eq. 4 over the window
         m_max = self.motion_encoder(target).amax(1)
         sim = F.normalize(s_max, dim=-1) @ F.normalize(m_max, dim=-1).T / cfg.tau  # Eq. 9
@@ -189,6 +190,6 @@ class DEITalk(nn.Module):
         con = 0.5 * (F.cross_entropy(sim, labels) + F.cross_entropy(sim.T, labels))  # Eq. 10
         cla = F.cross_entropy(self.classifier(s_max), emotion)  # Eq. 11 (soft labels allowed)
         pos = ((out["rig"] - target) ** 2).sum(-1).mean()  # Eq. 12
-        vel = ((out["rig"].diff(dim=1) - target.diff(dim=1)) ** 2).sum(-1).mean()  # Eq. 13
+        vel = velocity_loss(out["rig"], target)  # Eq. 13
         total = cfg.w_con * con + cfg.w_cla * cla + cfg.w_pos * pos + cfg.w_vel * vel
         return total, {"con": con.detach(), "cla": cla.detach(), "pos": pos.detach(), "vel": vel.detach()}
