@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "bridge.cli_preview",  # emorig preview | plot
     "bridge.cli_stream",  # emorig stream | animate | devices | bench
     "training.cli_data",  # emorig data ...
+    "training.cli_train",  # emorig train
 )
 
 

@@ -293,22 +293,3 @@ def test_hf_audio_encoder_loads_only_from_a_local_folder(tmp_path):
     enc = HFAudioEncoder(tmp_path / "w2v")
     feats = enc(torch.from_numpy(speechlike(0.5))[None])
     assert feats.shape == (1, 1 + 8000 // 160, 16)
-
-
-# -- training skeleton -----------------------------------------------------------------------------
-
-
-def test_train_skeleton_fits_windows_and_saves(tmp_path):
-    from training.train import clip_windows, fit
-
-    mel, y, e, k = teacher_batch(8, seconds=0.4)
-    windows = [
-        w for i in range(8) for w in clip_windows(mel[i].numpy(), y[i].numpy(), e[i].numpy(), float(k[i]), 20, 10)
-    ]
-    assert len(windows) == 8 * 3 and windows[0].mel.shape == (20, 80)
-    torch.manual_seed(0)
-    net = DEITalk(tiny())
-    history = fit(net, windows, steps=3, batch=8, lr=1e-3)
-    assert len(history) == 3 and all(np.isfinite(h["loss"]) for h in history)
-    save_checkpoint(tmp_path / "ckpt", net, "deitalk", training={"steps": 3})
-    assert load_face_model(tmp_path / "ckpt").space.name == "arkit"

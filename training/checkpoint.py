@@ -21,8 +21,9 @@ CONFIG = "config.json"
 
 def save_checkpoint(folder, model, preset: str, training: dict | None = None) -> Path:
     """Write `model` (a network from training.models.PRESETS[preset]) to `folder`."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
+    from retarget.fileio import atomic_output, atomic_write_text
     from training.features import FeatureParams
 
     folder = Path(folder)
@@ -42,8 +43,10 @@ def save_checkpoint(folder, model, preset: str, training: dict | None = None) ->
         "training": training or {},
     }
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS))
-    (folder / CONFIG).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    # Each file is written whole or not at all; the config last, so a folder with a config has weights.
+    with atomic_output(folder / WEIGHTS, "wb") as f:
+        f.write(save(state))
+    atomic_write_text(folder / CONFIG, json.dumps(doc, indent=2) + "\n")
     return folder
 
 

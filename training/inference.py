@@ -18,6 +18,7 @@ from bridge.model import SAMPLE_RATE, Controls, FaceModel, ModelOutput
 from retarget.errors import InputError
 from retarget.spaces import get_space
 from training.checkpoint import load_checkpoint
+from training.dataset import SILENCE_MEL
 from training.emotions import EMOTIONS
 from training.features import FeatureParams
 from training.models.frontend import LogMel, normalise_mel
@@ -36,6 +37,7 @@ class TorchState:
     mel_start: int = 0  # absolute row index of mel[0]
     next_output: int = 0  # next frame index to emit
     samples_seen: int = 0
+    cache: dict | None = None  # a streaming network's own state (net.stream), per subject
 
 
 @dataclass
@@ -57,7 +59,11 @@ class TorchFaceModel(FaceModel):
         self.name = name
         self.cfg = net.cfg
         self.space = get_space(self.cfg.space)
-        self.context = self.cfg.left_context
+        # A network with `stream` keeps its own activations (the new rows are all it needs);
+        # any other re-runs the last left_context rows every block.
+        self.streams = hasattr(net, "stream")
+        self.context = 0 if self.streams else self.cfg.left_context
+        self._rest: dict[tuple, np.ndarray] = {}
         self.la = self.cfg.lookahead
         self.lookahead = (HALF + self.la * HOP) / SAMPLE_RATE
         self.logmel = LogMel(PARAMS)  # on the CPU: a few rows per block
@@ -86,23 +92,51 @@ class TorchFaceModel(FaceModel):
         return _Job(state, controls, next_row, n_new)
 
     def _forward(self, jobs: list[_Job]) -> list[dict | None]:
-        """One network pass per group of jobs with equal window length (and auto flag)."""
+        """One network pass per group of jobs that can share one (same window length, auto flag,
+        and for streaming networks same number of new rows and cache presence)."""
         results: list[dict | None] = [None] * len(jobs)
         groups: dict[tuple, list[int]] = {}
         for i, job in enumerate(jobs):
             if job.n_new:
-                groups.setdefault((len(job.state.mel), bool(job.controls.auto)), []).append(i)
-        for (_, auto), idx in groups.items():
+                size = job.n_new if self.streams else len(job.state.mel)
+                groups.setdefault((size, bool(job.controls.auto), job.state.cache is None), []).append(i)
+        for (_, auto, fresh), idx in groups.items():
             js = [jobs[i] for i in idx]
-            mel = torch.from_numpy(np.stack([j.state.mel for j in js])).to(self.device)
-            pos = torch.stack([j.state.mel_start + torch.arange(len(j.state.mel)) for j in js]).to(self.device)
             emo = torch.tensor(np.stack([_weights(j.controls) for j in js]), device=self.device)
             inten = torch.tensor([float(j.controls.intensity) for j in js], device=self.device)
             with torch.no_grad():
-                out = self.net(mel, emo, inten, pos, auto=auto)
+                if self.streams:
+                    mel = torch.from_numpy(np.stack([j.state.mel[-j.n_new :] for j in js])).to(self.device)
+                    pos = torch.stack([j.new_from + torch.arange(j.n_new) for j in js]).to(self.device)
+                    cache = {} if fresh else {k: torch.cat([j.state.cache[k] for j in js]) for k in js[0].state.cache}
+                    out = self.net.stream(mel, emo, inten, pos, cache, auto=auto)
+                    for k, j in enumerate(js):
+                        j.state.cache = {name: v[k : k + 1] for name, v in cache.items()}
+                else:
+                    mel = torch.from_numpy(np.stack([j.state.mel for j in js])).to(self.device)
+                    pos = torch.stack([j.state.mel_start + torch.arange(len(j.state.mel)) for j in js]).to(self.device)
+                    out = self.net(mel, emo, inten, pos, auto=auto)
             for k, (i, j) in enumerate(zip(idx, js)):
                 results[i] = {name: v[k, -j.n_new :].float().cpu().numpy() for name, v in out.items()}
         return results
+
+    def rest_face(self, emotion: np.ndarray, intensity: float) -> np.ndarray:
+        """The face the network makes for these controls with no speech (its output after a
+        second of silence), for the bridge's silence gate. Cached per control setting."""
+        key = (tuple(np.round(emotion, 3)), round(float(intensity), 3))
+        if key not in self._rest:
+            if len(self._rest) > 256:  # a slider swept through many values: start again
+                self._rest.clear()
+            silence = torch.full((1, 100, PARAMS.n_mels), SILENCE_MEL, device=self.device)
+            with torch.no_grad():
+                out = self.net.predict(
+                    silence,
+                    torch.tensor(emotion[None], device=self.device),
+                    torch.tensor([float(intensity)], device=self.device),
+                    SILENCE_MEL,
+                )
+            self._rest[key] = self.space.clip(out["rig"][0, -1].float().cpu().numpy()).astype(np.float32)
+        return self._rest[key]
 
     def _emit(self, job: _Job, out: dict | None) -> ModelOutput:
         state, controls = job.state, job.controls
@@ -125,8 +159,13 @@ class TorchFaceModel(FaceModel):
         else:
             probs = np.tile(_weights(controls), (len(idx), 1))
         # Dynamic intensity (Sec. 3.3): the user's level, modulated by the frame's emotional saliency.
-        intensity = (float(controls.intensity) * np.clip(out["saliency"][keep], 0, 1)).astype(np.float32)
-        return ModelOutput(idx / self.frame_rate, rig, probs, intensity, None)
+        # ("saliency" is optional in the preset contract: without it the level is the user's.)
+        saliency = np.clip(out["saliency"][keep], 0, 1) if "saliency" in out else np.ones(len(idx))
+        intensity = (float(controls.intensity) * saliency).astype(np.float32)
+        # Auto: the rest face of the block's dominant emotion (a handful of cached faces, not one per block).
+        label = np.eye(len(EMOTIONS), dtype=np.float32)[probs.mean(0).argmax()] if controls.auto else _weights(controls)
+        rest = np.tile(self.rest_face(label, controls.intensity), (len(idx), 1))
+        return ModelOutput(idx / self.frame_rate, rig, probs, intensity, rest)
 
     def step(self, state: TorchState, samples, controls: Controls) -> ModelOutput:
         job = self._prepare(state, samples, controls)
@@ -143,7 +182,8 @@ class TorchFaceModel(FaceModel):
         out = self.step(state, np.zeros(HALF + (self.la + 1) * HOP, np.float32), controls)
         state.samples_seen = total
         keep = out.times <= end_frame / self.frame_rate + 1e-9
-        return ModelOutput(out.times[keep], out.frames[keep], out.emotion_probs[keep], out.intensity[keep], None)
+        rest = None if out.rest is None else out.rest[keep]
+        return ModelOutput(out.times[keep], out.frames[keep], out.emotion_probs[keep], out.intensity[keep], rest)
 
 
 def _weights(controls: Controls) -> np.ndarray:

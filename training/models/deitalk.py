@@ -152,6 +152,23 @@ class DEITalk(nn.Module):
         s = s + dynamic_positional_encoding(positions, cfg.d_speech, cfg.dpe_horizon)  # Eq. 3
         s_emo = self.speech_emo(s)
         s_max = causal_sliding_max(s_emo, cfg.saliency_window)  # Eq. 4, causal
+        return self._decode(s, s_emo, s_max, emotion, intensity, auto, None)
+
+    def stream(self, mel, emotion, intensity, positions, cache: dict, auto: bool = False):
+        """The causal pass for new rows only, as if the rows before them were in `mel`: `cache`
+        (a dict of tensors, {} at the start of a stream, updated in place) holds every conv's last
+        inputs and the s_emo rows the sliding max still needs. Same results as forward."""
+        cfg = self.cfg
+        s = self.frontend.step(mel, cache)
+        s = s + dynamic_positional_encoding(positions, cfg.d_speech, cfg.dpe_horizon)
+        s_emo = self.speech_emo(s)
+        past = cache.get("s_emo")
+        joined = s_emo if past is None else torch.cat([past, s_emo], 1)
+        s_max = causal_sliding_max(joined, cfg.saliency_window)[:, -s_emo.shape[1] :]
+        cache["s_emo"] = joined[:, -(cfg.saliency_window - 1) :] if cfg.saliency_window > 1 else joined[:, :0]
+        return self._decode(s, s_emo, s_max, emotion, intensity, auto, cache)
+
+    def _decode(self, s, s_emo, s_max, emotion, intensity, auto, cache: dict | None):
         saliency = F.cosine_similarity(s_emo, s_max, dim=-1)  # Eq. 5
         e_in = saliency[..., None] * s_emo  # Eq. 6
         logits = self.classifier(s_max)
@@ -163,8 +180,13 @@ class DEITalk(nn.Module):
         e_sty = self.style(torch.cat([emotion_t, inten_t], -1))
         cond = torch.cat([e_sty, e_in], -1).transpose(1, 2)
         x = s.transpose(1, 2)
-        for conv in self.decoder:  # Eq. 7: fusion at every layer
-            x = F.relu(conv(torch.cat([x, cond], 1)))
+        for i, conv in enumerate(self.decoder):  # Eq. 7: fusion at every layer
+            inp = torch.cat([x, cond], 1)
+            if cache is None:
+                x = F.relu(conv(inp))
+            else:
+                y, cache[f"dec{i}"] = conv.step(inp, cache.get(f"dec{i}"))
+                x = F.relu(y)
         rig = self.head(x.transpose(1, 2))
         return {"rig": rig, "saliency": saliency, "emotion_logits": logits, "s_emo": s_emo}
 

@@ -62,6 +62,14 @@ class CausalConv(nn.Conv1d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(F.pad(x, (self.left, 0)))
 
+    def step(self, x: torch.Tensor, past: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Streaming: new columns [B, C, n] and the last `left` input columns seen (None at the
+        start: zeros, as forward's padding) -> (outputs for the new columns, the new `past`)."""
+        if past is None:
+            past = x.new_zeros(x.shape[0], x.shape[1], self.left)
+        full = torch.cat([past, x], 2)
+        return super().forward(full), full[:, :, full.shape[2] - self.left :]
+
 
 class MelFrontend(nn.Module):
     """Normalised log-mel [B, T, n_mels] -> speech features [B, T, d_out] with causal convs (GELU)."""
@@ -76,6 +84,14 @@ class MelFrontend(nn.Module):
         x = mel.transpose(1, 2)
         for conv in self.convs:
             x = F.gelu(conv(x))
+        return x.transpose(1, 2)
+
+    def step(self, mel: torch.Tensor, cache: dict, prefix: str = "front") -> torch.Tensor:
+        """Streaming forward of new rows; `cache` (a dict of tensors) is updated in place."""
+        x = mel.transpose(1, 2)
+        for i, conv in enumerate(self.convs):
+            y, cache[f"{prefix}{i}"] = conv.step(x, cache.get(f"{prefix}{i}"))
+            x = F.gelu(y)
         return x.transpose(1, 2)
 
 

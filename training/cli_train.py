@@ -1,0 +1,87 @@
+"""`emorig train`: fit a preset to a manifest (training/train.py). See docs/presets.md.
+
+    emorig train --preset deitalk --data corpus/manifest.jsonl -o runs/deitalk [--rig arkit]
+                 [--steps N] [--batch N] [--lr X] [--window FRAMES] [--set FIELD=VALUE ...]
+                 [--resume] [--seed N] [--device cpu|cuda] [--threads N]
+
+Multi-GPU: torchrun --nproc_per_node 4 -m training.train --preset ... (same flags).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from retarget.argtypes import count as _count
+from retarget.argtypes import positive as _positive
+from retarget.errors import InputError
+
+
+def _override(text: str) -> tuple[str, object]:
+    """FIELD=VALUE with VALUE as JSON when it parses (numbers, lists, true), else a string."""
+    import argparse
+
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def _run(args) -> int:
+    from training.train import TrainOptions, train
+
+    if args.preset is None and not args.resume:
+        raise InputError("--preset is required (or --resume an existing run)")
+    out = train(
+        TrainOptions(
+            preset=args.preset,
+            data=Path(args.data),
+            out=Path(args.output),
+            rig=args.rig,
+            steps=args.steps,
+            batch=args.batch,
+            lr=args.lr,
+            window=args.window,
+            val_every=args.val_every,
+            seed=args.seed,
+            device=args.device,
+            cache=Path(args.cache),
+            overrides=dict(args.set or []),
+            resume=args.resume,
+            threads=args.threads,
+        )
+    )
+    print(f"{out}: checkpoint written (use it with --model {out})")
+    return 0
+
+
+PRESET_NAMES = ("deitalk", "emotalk", "deeptalk", "emotalker")  # training/models/<name>.py; torch loads later
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a face network (deitalk, emotalk, deeptalk, emotalker) on a manifest",
+        description="Train one of the presets on a manifest's train split, validating on its val "
+        "split; the output folder is a checkpoint (safetensors + JSON) usable with --model. "
+        "Resumable; deterministic for a seed; torchrun for several GPUs. See docs/presets.md.",
+    )
+    p.add_argument("--preset", choices=PRESET_NAMES, help="network family")
+    p.add_argument("--data", required=True, help="manifest (.jsonl) from `emorig data`")
+    p.add_argument("-o", "--output", required=True, help="run folder (becomes the checkpoint)")
+    p.add_argument("--rig", default="arkit", help="rig space the network outputs (default arkit)")
+    p.add_argument("--steps", type=_count, default=2000, help="optimiser steps per training stage (default 2000)")
+    p.add_argument("--batch", type=_count, default=16, help="windows per step (per process; default 16)")
+    p.add_argument("--lr", type=_positive, help="learning rate (default: the preset's, from its paper)")
+    p.add_argument("--window", type=_count, default=200, help="window length in 10 ms frames (default 200)")
+    p.add_argument("--val-every", type=_count, default=250, help="validate and checkpoint every N steps")
+    p.add_argument("--set", type=_override, action="append", metavar="FIELD=VALUE", help="config override")
+    p.add_argument("--resume", action="store_true", help="continue the run in --output where it stopped")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    p.add_argument("--threads", type=_count, help="CPU threads for torch")
+    p.add_argument("--cache", default=".cache/features", help="feature cache folder (default .cache/features)")
+    p.set_defaults(func=_run)

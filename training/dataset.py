@@ -1,0 +1,204 @@
+"""Manifest clips as arrays on the network's frame grid, and the windows training draws from them.
+
+One clip = normalised log-mel [T, 80], prosody [T, 3] and the target rig [T, K] at 100 frames/s,
+all aligned (frame t is centred on audio sample t * 160). Targets come from the clip's motion take
+(resampled in time, retargeted to the training rig when its space differs) or, for audio-only
+clips with phone timings, from the procedural teacher (training/teacher.py).
+
+Pairs (EmoTalk's cross-reconstruction): clips with the same speaker and sentence text in different
+emotions. A pair window is the partner clip stretched to the anchor's length, so the same window
+position covers the same words.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from retarget.errors import InputError
+from training.emotions import EMOTIONS, emotion_index
+from training.features import FeatureParams
+
+PARAMS = FeatureParams()
+FRAME_RATE = PARAMS.frame_rate
+MEL_OFFSET, MEL_SCALE = 5.0, 5.0  # as training/models/frontend.py (kept torch-free here)
+SILENCE_MEL = float((np.log(PARAMS.log_floor) + MEL_OFFSET) / MEL_SCALE)
+DEFAULT_INTENSITY = 0.6  # a clip labelled with an emotion but no intensity
+
+
+@dataclass
+class Clip:
+    clip_id: str
+    mel: np.ndarray  # [T, 80] float32, normalised log-mel
+    prosody: np.ndarray  # [T, 3] float32: f0 octaves above 100 Hz (0 unvoiced), periodicity, energy dB / 60
+    target: np.ndarray  # [T, K] float32 in the training rig space
+    emotion: np.ndarray  # [8] float32 one-hot
+    intensity: float
+    speaker: str
+    text: str | None
+    phones: object = None  # Path of the phone timings, if any (evaluation's phonetic checks)
+    audio: object = None  # Path of the audio
+
+    def __len__(self) -> int:
+        return len(self.mel)
+
+
+def prosody_features(features: dict) -> np.ndarray:
+    f0 = features["f0"]
+    octaves = np.where(f0 > 0, np.log2(np.maximum(f0, 1.0) / 100.0), 0.0)
+    return np.stack([octaves, features["periodicity"], features["energy"] / 60.0], 1).astype(np.float32)
+
+
+def resample_rows(x: np.ndarray, n: int) -> np.ndarray:
+    """[T, C] -> [n, C] by linear interpolation over the same time span."""
+    if len(x) == n:
+        return x
+    src = np.linspace(0, 1, len(x))
+    dst = np.linspace(0, 1, n)
+    return np.stack([np.interp(dst, src, c) for c in x.T], 1).astype(np.float32)
+
+
+def clip_target(entry, n: int, space: str) -> np.ndarray:
+    """The entry's animation on the 100 fps grid, in `space`: [n, K]."""
+    from retarget.mappings import retarget_frames
+    from retarget.spaces import get_space
+    from retarget.takes import read_take
+    from training.teacher import animate_phones, read_phones
+
+    if entry.motion is not None:
+        take = read_take(entry.motion, entry.space, entry.fps)
+        t_src = np.arange(len(take.frames)) / take.fps
+        t = np.arange(n) / FRAME_RATE
+        frames = np.stack([np.interp(t, t_src, c) for c in take.frames.T], 1).astype(np.float32)
+        source = take.space
+    elif entry.phones is not None:
+        frames = animate_phones(
+            read_phones(entry.phones),
+            fps=FRAME_RATE,
+            duration=n / FRAME_RATE,
+            emotion=entry.emotion or "neutral",
+            intensity=entry.intensity if entry.intensity is not None else DEFAULT_INTENSITY,
+        )[:n]
+        source = get_space("arkit")
+    else:
+        raise InputError("no motion and no phones: nothing to learn from", path=entry.audio)
+    target = get_space(space)
+    if source.name != target.name:
+        frames = retarget_frames(frames, source, target)
+    return np.asarray(frames, np.float32)
+
+
+def load_clip(entry, cache, space: str) -> Clip:
+    features = cache.get(entry.audio)
+    mel = ((features["logmel"] + MEL_OFFSET) / MEL_SCALE).astype(np.float32)
+    target = clip_target(entry, len(mel), space)
+    n = min(len(mel), len(target))
+    emotion = np.zeros(len(EMOTIONS), np.float32)
+    emotion[emotion_index(entry.emotion or "neutral")] = 1
+    intensity = 0.0 if (entry.emotion or "neutral") == "neutral" else entry.intensity
+    return Clip(
+        entry.clip_id,
+        mel[:n],
+        prosody_features(features)[:n],
+        target[:n],
+        emotion,
+        float(DEFAULT_INTENSITY if intensity is None else intensity),
+        entry.speaker,
+        entry.text,
+        entry.phones,
+        entry.audio,
+    )
+
+
+def load_clips(entries, cache, space: str, progress: bool = True, desc: str = "features") -> list[Clip]:
+    from tqdm import tqdm
+
+    return [load_clip(e, cache, space) for e in tqdm(entries, desc=desc, unit="clip", disable=not progress)]
+
+
+class WindowSampler:
+    """Random fixed-length windows from a list of clips, as numpy batches (the contract's keys).
+
+    Clips are drawn in proportion to their length; clips shorter than the window are padded with
+    silence (mel), their last frame (target) and left out of nothing. `speakers` fixes the speaker
+    index table (training's), so validation uses the same indices."""
+
+    def __init__(self, clips: list[Clip], window: int, speakers: list[str] | None = None):
+        if not clips:
+            raise InputError("no clips to train on")
+        self.clips, self.window = clips, window
+        self.speakers = speakers if speakers is not None else sorted({c.speaker for c in clips})
+        self.speaker_index = {s: i for i, s in enumerate(self.speakers)}
+        lengths = np.array([max(1, len(c) - window + 1) for c in clips], float)
+        self.weights = lengths / lengths.sum()
+        groups = defaultdict(list)
+        for i, c in enumerate(clips):
+            if c.text:
+                groups[(c.speaker, c.text.strip().lower())].append(i)
+        emo = [int(np.argmax(c.emotion)) for c in clips]
+        self.partners = [
+            [j for j in groups.get((c.speaker, (c.text or "").strip().lower()), []) if emo[j] != emo[i]]
+            for i, c in enumerate(clips)
+        ]
+
+    def _window(self, clip: Clip, start: int, length: int | None = None):
+        """Rows [start, start + window) of a clip stretched to `length` frames (None: as is)."""
+        mel, pro, tgt = clip.mel, clip.prosody, clip.target
+        if length is not None:
+            mel, pro, tgt = resample_rows(mel, length), resample_rows(pro, length), resample_rows(tgt, length)
+        end = start + self.window
+        pad = max(0, end - len(mel))
+        mel, pro, tgt = mel[start:end], pro[start:end], tgt[start:end]
+        if pad:
+            mel = np.concatenate([mel, np.full((pad, mel.shape[1]), SILENCE_MEL, np.float32)])
+            pro = np.concatenate([pro, np.zeros((pad, pro.shape[1]), np.float32)])
+            tgt = np.concatenate([tgt, np.repeat(tgt[-1:], pad, 0)])
+        return mel, pro, tgt
+
+    def batch(self, size: int, rng: np.random.Generator) -> dict:
+        picks = rng.choice(len(self.clips), size=size, p=self.weights)
+        starts = [int(rng.integers(0, max(1, len(self.clips[i]) - self.window + 1))) for i in picks]
+        return self.collate(list(zip(picks, starts)), rng)
+
+    def collate(self, items, rng: np.random.Generator | None = None) -> dict:
+        keys = ("mel", "prosody", "target", "emotion", "intensity", "speaker")
+        pair_keys = ("pair_mel", "pair_target", "pair_emotion", "pair_intensity", "pair_mask")
+        out = {k: [] for k in keys + pair_keys}
+        for i, start in items:
+            clip = self.clips[int(i)]
+            mel, pro, tgt = self._window(clip, start)
+            out["mel"].append(mel)
+            out["prosody"].append(pro)
+            out["target"].append(tgt)
+            out["emotion"].append(clip.emotion)
+            out["intensity"].append(clip.intensity)
+            out["speaker"].append(self.speaker_index.get(clip.speaker, -1))
+            partners = self.partners[int(i)]
+            if partners:
+                j = partners[int(rng.integers(len(partners)))] if rng is not None else partners[0]
+                other = self.clips[j]
+                pmel, _, ptgt = self._window(other, start, length=len(clip))
+                out["pair_mel"].append(pmel)
+                out["pair_target"].append(ptgt)
+                out["pair_emotion"].append(other.emotion)
+                out["pair_intensity"].append(other.intensity)
+                out["pair_mask"].append(True)
+            else:
+                out["pair_mel"].append(mel)
+                out["pair_target"].append(tgt)
+                out["pair_emotion"].append(clip.emotion)
+                out["pair_intensity"].append(clip.intensity)
+                out["pair_mask"].append(False)
+        batch = {k: np.stack(v) for k, v in out.items()}
+        batch["intensity"] = batch["intensity"].astype(np.float32)
+        batch["pair_intensity"] = batch["pair_intensity"].astype(np.float32)
+        batch["speaker"] = batch["speaker"].astype(np.int64)
+        return batch
+
+    def fixed_windows(self, count: int, seed: int = 0) -> list[tuple[int, int]]:
+        """A deterministic set of (clip, start) windows (validation)."""
+        rng = np.random.default_rng(seed)
+        picks = rng.choice(len(self.clips), size=count, p=self.weights)
+        return [(int(i), int(rng.integers(0, max(1, len(self.clips[i]) - self.window + 1)))) for i in picks]
