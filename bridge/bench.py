@@ -1,4 +1,4 @@
-"""`emorig bench latency|jitter|throughput|streams`: measured, never assumed.
+"""`emorig bench latency|jitter|throughput|streams|model`: measured, never assumed.
 
 Every benchmark drives the real engine with a real sink: Live Link Face UDP
 packets to a socket on 127.0.0.1 that a receiver thread drains, so "sent" means
@@ -75,8 +75,7 @@ def _percentiles(values, scale=1000.0) -> str:
     return f"p50 {p50:.2f}  p95 {p95:.2f}  p99 {p99:.2f}  max {v.max():.2f}"
 
 
-def _subjects(n, rig, receiver, registry, realtime_seconds, pace=None):
-    model = ReferenceModel()
+def _subjects(n, rig, receiver, registry, realtime_seconds, model):
     pairs = []
     for i in range(n):
         sink = open_sink(f"livelinkface://127.0.0.1:{receiver.port}", subject=f"s{i}", registry=registry)
@@ -98,10 +97,10 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, numpy {np.__version__}"
 
 
-def _live(n: int, seconds: float, rig: str, pace=None):
+def _live(n: int, seconds: float, rig: str, model, pace=None):
     receiver, registry = _Receiver(), SinkRegistry()
     try:
-        model, pairs = _subjects(n, rig, receiver, registry, seconds)
+        model, pairs = _subjects(n, rig, receiver, registry, seconds, model)
         engine = Engine(pairs, block_size=BLOCK, pace=pace)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         engine.run()
@@ -113,12 +112,12 @@ def _live(n: int, seconds: float, rig: str, pace=None):
         receiver.close()
 
 
-def latency(seconds: float = 30.0, rig: str = "livelinkface") -> str:
-    model, (subject,), load, packets = _live(1, seconds, rig)
+def latency(seconds: float = 30.0, rig: str = "livelinkface", model=None) -> str:
+    model, (subject,), load, packets = _live(1, seconds, rig, model or ReferenceModel())
     lookahead = model.lookahead * 1000
     return "\n".join(
         [
-            f"latency: 1 subject, {seconds:g} s of speech paced in real time, {BLOCK / 16:.0f} ms blocks, {rig} at 60 fps, "
+            f"latency: {model.name} model, 1 subject, {seconds:g} s of speech paced in real time, {BLOCK / 16:.0f} ms blocks, {rig} at 60 fps, "
             f"Live Link Face UDP to 127.0.0.1 ({packets} packets received)",
             f"  processing, block arrival -> packet sent (ms): {_percentiles(subject.latencies)}",
             f"  algorithmic (ms): model lookahead {lookahead:.1f} + block {BLOCK / 16:.0f} + frame interpolation <= {1000 / model.frame_rate:.0f}",
@@ -128,9 +127,10 @@ def latency(seconds: float = 30.0, rig: str = "livelinkface") -> str:
     )
 
 
-def jitter(seconds: float = 60.0, rig: str = "livelinkface") -> str:
-    pace = ReferenceModel().lookahead + BLOCK / SR + 0.01  # lookahead + one block + 10 ms of margin
-    _, (subject,), _, _ = _live(1, seconds, rig, pace=pace)
+def jitter(seconds: float = 60.0, rig: str = "livelinkface", model=None) -> str:
+    model = model or ReferenceModel()
+    pace = model.lookahead + BLOCK / SR + 0.01  # lookahead + one block + 10 ms of margin
+    _, (subject,), _, _ = _live(1, seconds, rig, model, pace=pace)
     late = np.asarray(subject.jitter)
     return "\n".join(
         [
@@ -142,9 +142,9 @@ def jitter(seconds: float = 60.0, rig: str = "livelinkface") -> str:
     )
 
 
-def throughput(seconds: float = 60.0, rig: str = "livelinkface", repeats: int = 5) -> str:
+def throughput(seconds: float = 60.0, rig: str = "livelinkface", repeats: int = 5, model=None) -> str:
     audio = speechlike(seconds)
-    model = ReferenceModel()
+    model = model or ReferenceModel()
     rows = []
     for space in dict.fromkeys([rig, "arkit", "metahuman"]):
         speeds = []
@@ -161,17 +161,18 @@ def throughput(seconds: float = 60.0, rig: str = "livelinkface", repeats: int = 
         )
     return "\n".join(
         [
-            f"throughput: `emorig animate` path (reference model, VAD, post-processing, 60 fps clock, retarget) on {seconds:g} s of speech",
+            f"throughput: `emorig animate` path ({model.name} model, VAD, post-processing, 60 fps clock, retarget) on {seconds:g} s of speech",
             *rows,
             f"  machine: {machine()}",
         ]
     )
 
 
-def streams(counts=(1, 2, 4, 8, 16), seconds: float = 10.0, rig: str = "livelinkface") -> str:
+def streams(counts=(1, 2, 4, 8, 16), seconds: float = 10.0, rig: str = "livelinkface", model=None) -> str:
+    model = model or ReferenceModel()
     rows = []
     for n in counts:
-        _, subjects, load, packets = _live(n, seconds, rig)
+        _, subjects, load, packets = _live(n, seconds, rig, model)
         lat = np.concatenate([np.asarray(s.latencies) for s in subjects])
         frames = sum(s.frames_out for s in subjects)
         keeps_up = bool(len(lat)) and np.percentile(lat, 99) < 2 * BLOCK / SR
@@ -181,7 +182,7 @@ def streams(counts=(1, 2, 4, 8, 16), seconds: float = 10.0, rig: str = "livelink
         )
     return "\n".join(
         [
-            f"streams: N subjects at 60 fps ({rig}), each its own real-time input, {seconds:g} s, Live Link Face UDP",
+            f"streams: {model.name} model, N subjects at 60 fps ({rig}), each its own real-time input, {seconds:g} s, Live Link Face UDP",
             *rows,
             f"  machine: {machine()}",
             "  'keeps up' = p99 latency under two 10 ms blocks (no backlog builds)",
@@ -189,11 +190,50 @@ def streams(counts=(1, 2, 4, 8, 16), seconds: float = 10.0, rig: str = "livelink
     )
 
 
-def run(what: str, seconds: float | None = None, rig: str = "livelinkface", subjects=None) -> str:
+def model_alone(seconds: float = 20.0, model=None, blocks=(160, 320, 800)) -> str:
+    """The face model alone: compute per block when streaming, and how far streaming is from offline."""
+    from .model import Controls
+
+    model = model or ReferenceModel()
+    audio = speechlike(seconds)
+    controls = Controls()
+    offline = model.offline(audio, controls)
+    rows = []
+    for block in blocks:
+        state, times, parts = model.new_state(), [], []
+        for i in range(0, len(audio), block):
+            t0 = time.perf_counter()
+            parts.append(model.step(state, audio[i : i + block], controls))
+            times.append(time.perf_counter() - t0)
+        parts.append(model.flush(state, controls))
+        stream = parts[0].concat(parts)
+        n = min(len(stream), len(offline))
+        diff = np.abs(stream.frames[:n] - offline.frames[:n])
+        rows.append(
+            f"  {block / 16:4.0f} ms blocks: compute per block (ms) {_percentiles(times)}; "
+            f"streaming - offline: max {diff.max():.2g}, mean {diff.mean():.2g} ({n} frames)"
+        )
+    t0 = time.perf_counter()
+    model.offline(audio, controls)
+    speed = seconds / (time.perf_counter() - t0)
+    return "\n".join(
+        [
+            f"model: {model.name}, {seconds:g} s of speech-like audio, lookahead {model.lookahead * 1000:.1f} ms, "
+            f"{model.frame_rate:g} frames/s",
+            *rows,
+            f"  offline: x{speed:.0f} real time",
+            f"  machine: {machine()}",
+        ]
+    )
+
+
+def run(what: str, seconds: float | None = None, rig: str = "livelinkface", subjects=None, model=None) -> str:
     if what == "latency":
-        return latency(seconds or 30.0, rig)
+        return latency(seconds or 30.0, rig, model)
     if what == "jitter":
-        return jitter(seconds or 60.0, rig)
+        return jitter(seconds or 60.0, rig, model)
     if what == "throughput":
-        return throughput(seconds or 60.0, rig)
-    return streams(tuple(subjects or (1, 2, 4, 8, 16)), seconds or 10.0, rig)
+        return throughput(seconds or 60.0, rig, model=model)
+    if what == "model":
+        return model_alone(seconds or 20.0, model)
+    return streams(tuple(subjects or (1, 2, 4, 8, 16)), seconds or 10.0, rig, model)

@@ -38,7 +38,12 @@ def _add_face_options(p) -> None:
         "--intensity", type=float, default=0.6, help="emotion intensity, 0..1 (up to 2 exaggerates); default 0.6"
     )
     p.add_argument("--transition", type=float, default=0.4, help="seconds to blend into a new emotion (default 0.4)")
-    p.add_argument("--model", default="reference", help="face model (default: reference)")
+    p.add_argument(
+        "--model",
+        default="default",
+        help="face model: default (the shipped network, docs/model-card.md), reference (DSP, no PyTorch), "
+        "or a checkpoint folder from emorig train",
+    )
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument(
         "--vad", default="auto", choices=("auto", "energy", "silero"), help="voice activity detector (default auto)"
@@ -282,8 +287,10 @@ def _devices(args) -> int:
 
 def _bench(args) -> int:
     from . import bench
+    from .runtime import load_model, resolve_device
 
-    report = bench.run(args.what, seconds=args.seconds, rig=args.rig, subjects=args.subjects)
+    model = load_model(args.model, resolve_device(args.device))
+    report = bench.run(args.what, seconds=args.seconds, rig=args.rig, subjects=args.subjects, model=model)
     print(report)
     return 0
 
@@ -340,8 +347,10 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "bench", help="measure latency, frame jitter, throughput or concurrent streams (see docs/benchmarks.md)"
     )
-    p.add_argument("what", choices=("latency", "jitter", "throughput", "streams"))
+    p.add_argument("what", choices=("latency", "jitter", "throughput", "streams", "model"))
     p.add_argument("--seconds", type=float, default=None, help="how long to measure (defaults per benchmark)")
     p.add_argument("--rig", default="livelinkface", help="rig space of the frames (default livelinkface)")
     p.add_argument("--subjects", type=int, nargs="*", default=None, help="streams: subject counts to try")
+    p.add_argument("--model", default="default", help="face model to measure (default, reference, or a checkpoint)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.set_defaults(func=_bench)

@@ -13,7 +13,7 @@ from .model import FaceModel
 
 log = logging.getLogger("emorig")
 
-MODELS = ("reference",)
+MODELS = ("default", "reference")  # default: the trained network shipped in training/default_model
 
 
 def resolve_device(spec: str) -> str:
@@ -34,13 +34,18 @@ def resolve_device(spec: str) -> str:
 
 
 def load_model(spec: str, device: str) -> FaceModel:
-    """A model by name, or a trained checkpoint folder (safetensors + JSON) once training/ provides one."""
+    """`default` (the shipped network), `reference` (the DSP model), or a checkpoint folder
+    (safetensors + JSON, e.g. from `emorig train`)."""
     if spec == "reference":
         from .reference_model import ReferenceModel
 
         return ReferenceModel()
     try:
-        from training.inference import load_face_model  # the trained networks (issue: models)
-    except ModuleNotFoundError:
-        raise InputError(f"unknown model {spec!r}: this build has only {', '.join(MODELS)}") from None
-    return load_face_model(spec, device)
+        from training.inference import DEFAULT_MODEL, load_face_model  # torch loads here, not before
+    except ModuleNotFoundError as e:
+        if e.name not in ("torch", "safetensors"):
+            raise
+        raise InputError(
+            f"model {spec!r} needs PyTorch ({e.name} is not installed); --model reference runs without"
+        ) from None
+    return load_face_model(DEFAULT_MODEL if spec == "default" else spec, device)
