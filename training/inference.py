@@ -10,6 +10,7 @@ forward pass sees the same inputs the whole-file pass does and the two agree (ba
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from training.emotions import EMOTIONS
 from training.features import FeatureParams
 from training.models.frontend import LogMel, normalise_mel
 
+DEFAULT_MODEL = Path(__file__).parent / "default_model"  # shipped with the package (docs/model-card.md)
 PARAMS = FeatureParams()
 HOP = PARAMS.hop_length
 WIN = PARAMS.win_length
