@@ -23,8 +23,15 @@ from training.features import FeatureParams
 
 PARAMS = FeatureParams()
 FRAME_RATE = PARAMS.frame_rate
-MEL_OFFSET, MEL_SCALE = 5.0, 5.0  # as training/models/frontend.py (kept torch-free here)
-SILENCE_MEL = float((np.log(PARAMS.log_floor) + MEL_OFFSET) / MEL_SCALE)
+MEL_OFFSET, MEL_SCALE, MEL_FLOOR = 5.0, 5.0, -15.0  # as training/models/frontend.py (kept torch-free here)
+SILENCE_MEL = (MEL_FLOOR + MEL_OFFSET) / MEL_SCALE
+GAIN_DB = (-15.0, 6.0)  # training windows are played this much quieter or louder (level robustness)
+
+
+def normalise(logmel: np.ndarray) -> np.ndarray:
+    return ((np.maximum(logmel, MEL_FLOOR) + MEL_OFFSET) / MEL_SCALE).astype(np.float32)
+
+
 DEFAULT_INTENSITY = 0.6  # a clip labelled with an emotion but no intensity
 
 
@@ -92,7 +99,7 @@ def clip_target(entry, n: int, space: str) -> np.ndarray:
 
 def load_clip(entry, cache, space: str) -> Clip:
     features = cache.get(entry.audio)
-    mel = ((features["logmel"] + MEL_OFFSET) / MEL_SCALE).astype(np.float32)
+    mel = normalise(features["logmel"])
     target = clip_target(entry, len(mel), space)
     n = min(len(mel), len(target))
     emotion = np.zeros(len(EMOTIONS), np.float32)
@@ -157,10 +164,17 @@ class WindowSampler:
             tgt = np.concatenate([tgt, np.repeat(tgt[-1:], pad, 0)])
         return mel, pro, tgt
 
-    def batch(self, size: int, rng: np.random.Generator) -> dict:
+    def batch(self, size: int, rng: np.random.Generator, gain: bool = True) -> dict:
+        """Random windows; with `gain`, each at a random level (a gain on the audio is a shift of
+        its log-mel, floored again as at run time; pairs get the same gain)."""
         picks = rng.choice(len(self.clips), size=size, p=self.weights)
         starts = [int(rng.integers(0, max(1, len(self.clips[i]) - self.window + 1))) for i in picks]
-        return self.collate(list(zip(picks, starts)), rng)
+        batch = self.collate(list(zip(picks, starts)), rng)
+        if gain:
+            shift = rng.uniform(*GAIN_DB, size=(size, 1, 1)) * np.log(10) / 10 / MEL_SCALE
+            for key in ("mel", "pair_mel"):
+                batch[key] = np.maximum(batch[key] + shift, SILENCE_MEL).astype(np.float32)
+        return batch
 
     def collate(self, items, rng: np.random.Generator | None = None) -> dict:
         keys = ("mel", "prosody", "target", "emotion", "intensity", "speaker")

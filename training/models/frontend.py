@@ -17,7 +17,11 @@ import torch.nn.functional as F
 
 from training.features import FeatureParams, mel_filterbank
 
-MEL_OFFSET, MEL_SCALE = 5.0, 5.0  # fixed affine on natural-log mel power: speech ~[-1, 2], digital silence -3.6
+MEL_OFFSET, MEL_SCALE = 5.0, 5.0  # fixed affine on natural-log mel power: speech ~[-1, 2]
+# Floor of the natural-log mel power (training/dataset.py uses the same): the quietest pauses in the
+# corpus sit at -12..-16, digital silence at -23. Without a floor a microphone's true zeros are
+# inputs no recording showed the network, and it held the jaw half open in them.
+MEL_FLOOR = -15.0
 
 
 class LogMel(nn.Module):
@@ -49,7 +53,7 @@ class LogMel(nn.Module):
 
 
 def normalise_mel(logmel: torch.Tensor) -> torch.Tensor:
-    return (logmel + MEL_OFFSET) / MEL_SCALE
+    return (logmel.clamp(min=MEL_FLOOR) + MEL_OFFSET) / MEL_SCALE
 
 
 class CausalConv(nn.Conv1d):
