@@ -33,7 +33,8 @@ nothing else about a preset is assumed):
 """
 
 from .deitalk import DEITalk, DEITalkConfig
+from .emotalk import EmoTalk, EmoTalkConfig
 
-PRESETS = {"deitalk": (DEITalk, DEITalkConfig)}
+PRESETS = {"deitalk": (DEITalk, DEITalkConfig), "emotalk": (EmoTalk, EmoTalkConfig)}
 
-__all__ = ["DEITalk", "DEITalkConfig", "PRESETS"]
+__all__ = ["DEITalk", "DEITalkConfig", "EmoTalk", "EmoTalkConfig", "PRESETS"]

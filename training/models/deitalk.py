@@ -162,10 +162,14 @@ class DEITalk(nn.Module):
         s = self.frontend.step(mel, cache)
         s = s + dynamic_positional_encoding(positions, cfg.d_speech, cfg.dpe_horizon)
         s_emo = self.speech_emo(s)
+        # The last window-1 rows, -inf before the stream began: a fixed size, so subjects at any
+        # point of their streams batch together (step_batch concatenates caches).
         past = cache.get("s_emo")
-        joined = s_emo if past is None else torch.cat([past, s_emo], 1)
+        if past is None:
+            past = s_emo.new_full((s_emo.shape[0], cfg.saliency_window - 1, s_emo.shape[2]), float("-inf"))
+        joined = torch.cat([past, s_emo], 1)
         s_max = causal_sliding_max(joined, cfg.saliency_window)[:, -s_emo.shape[1] :]
-        cache["s_emo"] = joined[:, -(cfg.saliency_window - 1) :] if cfg.saliency_window > 1 else joined[:, :0]
+        cache["s_emo"] = joined[:, joined.shape[1] - (cfg.saliency_window - 1) :]
         return self._decode(s, s_emo, s_max, emotion, intensity, auto, cache)
 
     def _decode(self, s, s_emo, s_max, emotion, intensity, auto, cache: dict | None):
