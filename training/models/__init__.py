@@ -34,7 +34,12 @@ nothing else about a preset is assumed):
 
 from .deitalk import DEITalk, DEITalkConfig
 from .emotalk import EmoTalk, EmoTalkConfig
+from .emotalker import EmoTalker, EmoTalkerConfig
 
-PRESETS = {"deitalk": (DEITalk, DEITalkConfig), "emotalk": (EmoTalk, EmoTalkConfig)}
+PRESETS = {
+    "deitalk": (DEITalk, DEITalkConfig),
+    "emotalk": (EmoTalk, EmoTalkConfig),
+    "emotalker": (EmoTalker, EmoTalkerConfig),
+}
 
-__all__ = ["DEITalk", "DEITalkConfig", "EmoTalk", "EmoTalkConfig", "PRESETS"]
+__all__ = ["DEITalk", "DEITalkConfig", "EmoTalk", "EmoTalkConfig", "EmoTalker", "EmoTalkerConfig", "PRESETS"]
