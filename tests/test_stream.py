@@ -20,6 +20,9 @@ from retarget.spaces import get_space
 from retarget.takes import read_take
 
 SR = 16000
+# These tests check the bridge's mechanics against exact expectations of the DSP reference model;
+# the shipped network's behaviour is tested in tests/test_default_model.py.
+REFERENCE = ("--model", "reference")
 
 
 def speechlike(seconds, seed=0):
@@ -73,7 +76,7 @@ def decode_llf(data):
 
 def test_animate_writes_a_live_link_face_take_that_moves_with_the_speech(tmp_path, speech):
     out = tmp_path / "take.csv"
-    result = run_emorig("animate", speech, "-o", out, "--quiet", "--vad", "energy")
+    result = run_emorig("animate", speech, "-o", out, "--quiet", "--vad", "energy", *REFERENCE)
     assert result.returncode == 0, result.stderr
     take = read_take(out)
     assert take.space.name == "livelinkface" and take.fps == 60
@@ -88,11 +91,22 @@ def test_animate_emotion_and_rig_options(tmp_path, speech):
     happy, plain = tmp_path / "happy.npz", tmp_path / "plain.npz"
     assert (
         run_emorig(
-            "animate", speech, "-o", happy, "--rig", "metahuman", "--emotion", "happy", "--intensity", "1", "--quiet"
+            "animate",
+            speech,
+            "-o",
+            happy,
+            "--rig",
+            "metahuman",
+            "--emotion",
+            "happy",
+            "--intensity",
+            "1",
+            "--quiet",
+            *REFERENCE,
         ).returncode
         == 0
     )
-    assert run_emorig("animate", speech, "-o", plain, "--rig", "metahuman", "--quiet").returncode == 0
+    assert run_emorig("animate", speech, "-o", plain, "--rig", "metahuman", "--quiet", *REFERENCE).returncode == 0
     h, p = read_take(happy), read_take(plain)
     assert h.space.name == "metahuman"
     smile = "CTRL_expressions_mouthCornerPullL"
@@ -114,6 +128,7 @@ def test_animate_without_procedural_motion_is_still_in_silence(tmp_path, speech)
         "--no-head",
         "--rig",
         "arkit",
+        *REFERENCE,
     ]
     assert run_emorig(*args).returncode == 0
     take = read_take(out)
@@ -161,6 +176,7 @@ def test_stream_to_live_link_face_and_zmq_with_live_controls(tmp_path, speech):
     out = tmp_path / "live.json"
     proc = emorig_process(
         "stream",
+        *REFERENCE,
         "--input",
         speech,
         "--realtime",
@@ -233,7 +249,7 @@ def test_stream_to_live_link_face_and_zmq_with_live_controls(tmp_path, speech):
 def test_stdin_pcm_and_ctrl_c_leaves_a_complete_file(tmp_path):
     out = tmp_path / "piped.npz"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "stream", "--input", "-", "--sink", str(out)],
+        [sys.executable, "-m", "bridge.cli", "stream", "--input", "-", "--sink", str(out), *REFERENCE],
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,

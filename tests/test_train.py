@@ -146,3 +146,22 @@ def test_bad_training_input_is_one_line_and_exit_2(corpus, tmp_path):
     assert train(corpus, used, "--steps", "2").returncode == 0
     result = train(corpus, used, "--steps", "2")
     assert result.returncode == 2 and "--resume" in result.stderr
+
+
+def test_torchrun_trains_with_two_processes(corpus, tmp_path):
+    """DistributedDataParallel over gloo on the CPU: the same code path several GPUs take."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
+    args = ["-m", "training.train", "--preset", "deitalk", "--data", str(corpus), "-o", str(out), "--steps", "4"]
+    args += ["--batch", "2", "--window", "40", "--val-every", "2", "--cache", str(tmp_path / "cache"), "--threads", "1"]
+    result = subprocess.run(cmd + args + [str(a) for a in TINY], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    doc = json.loads((out / "config.json").read_text())
+    assert doc["training"]["batch"] == 4  # 2 windows per process, 2 processes
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["kind"] == "val"] == [2, 4]  # rank 0 alone writes
