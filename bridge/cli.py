@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "bridge.cli_stream",  # emorig stream | animate | devices | bench
     "training.cli_data",  # emorig data ...
     "training.cli_train",  # emorig train
+    "training.cli_eval",  # emorig eval
 )
 
 
