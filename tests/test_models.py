@@ -13,7 +13,9 @@ from conftest import run_emorig
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from bridge.model import Controls, ModelOutput  # noqa: E402
+from preset_checks import assert_streaming_equals_offline, onehot, speechlike, teacher_batch  # noqa: E402
+
+from bridge.model import Controls  # noqa: E402
 from retarget.errors import InputError  # noqa: E402
 from retarget.spaces import get_space  # noqa: E402
 from training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
@@ -39,47 +41,6 @@ def tiny(space="arkit", **kw) -> DEITalkConfig:
         lookahead=3,
     )
     return DEITalkConfig(**(base | kw))
-
-
-def speechlike(seconds, seed=0):
-    """Bursts of pitched, noisy sound with pauses: loud and quiet stretches, like syllables."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * 16000)
-    t = np.arange(n) / 16000
-    env = np.clip(np.sin(2 * np.pi * rng.uniform(2, 4) * t) * 1.5, 0, 1)
-    x = env * (0.3 * np.sin(2 * np.pi * 140 * t) + 0.05 * rng.standard_normal(n))
-    return x.astype(np.float32)
-
-
-def onehot(label):
-    v = np.zeros(len(EMOTIONS), np.float32)
-    v[EMOTIONS.index(label)] = 1
-    return v
-
-
-def teacher_batch(n, seconds=0.6, seed=0):
-    """Audio and targets where emotion matters: jaw follows loudness, plus the teacher's FACS overlay
-    (training/data/emotion_overlays.tsv, as training/teacher.py uses) scaled by the intensity.
-    Only 4 distinct clips, each with several labels, so the net cannot read the label off the audio."""
-    rng = np.random.default_rng(seed)
-    arkit = get_space("arkit")
-    overlays = emotion_overlays()
-    lm = LogMel()
-    audio, targets, emotions, intens = [], [], [], []
-    for i in range(n):
-        x = speechlike(seconds, seed + i // len(EMOTIONS))
-        mel = lm.frames(torch.from_numpy(x)[None])[0]
-        level = np.clip((mel.exp().sum(1).log().numpy() + 5) / 15, 0, 1)
-        e = i % len(EMOTIONS)  # every emotion on every clip
-        k = rng.uniform(0, 1)
-        y = np.zeros((len(mel), len(arkit)), np.float32)
-        y[:, arkit.index("jawOpen")] = 0.6 * level
-        y = np.clip(y + k * overlays[e], 0, 1)
-        audio.append(normalise_mel(mel))
-        targets.append(torch.from_numpy(y))
-        emotions.append(torch.from_numpy(onehot(EMOTIONS[e])))
-        intens.append(k)
-    return torch.stack(audio), torch.stack(targets), torch.stack(emotions), torch.tensor(intens, dtype=torch.float32)
 
 
 @pytest.fixture(scope="module")
@@ -163,20 +124,7 @@ def test_streaming_equals_offline_for_random_blocks():
     audio = speechlike(1.5, seed=3)
     for auto in (False, True):
         controls = Controls(emotion=onehot("happy"), intensity=0.8, auto=auto)
-        offline = model.offline(audio, controls)
-        assert len(offline) == (len(audio) - 1) // 160 + 1
-        rng = np.random.default_rng(7)
-        state, parts, i = model.new_state(), [], 0
-        while i < len(audio):
-            n = int(rng.integers(1, 2500))
-            parts.append(model.step(state, audio[i : i + n], controls))
-            i += n
-        parts.append(model.flush(state, controls))
-        stream = ModelOutput.concat(parts)
-        np.testing.assert_allclose(stream.times, offline.times)
-        np.testing.assert_allclose(stream.frames, offline.frames, atol=1e-5)
-        np.testing.assert_allclose(stream.emotion_probs, offline.emotion_probs, atol=1e-5)
-        assert len(state.mel) <= model.context  # bounded memory
+        offline, _ = assert_streaming_equals_offline(model, audio, controls)
 
 
 def test_step_batch_matches_step():

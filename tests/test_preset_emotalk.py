@@ -14,7 +14,9 @@ from conftest import run_emorig
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from bridge.model import Controls, ModelOutput  # noqa: E402
+from preset_checks import assert_streaming_equals_offline, onehot  # noqa: E402
+
+from bridge.model import Controls  # noqa: E402
 from retarget.spaces import get_space  # noqa: E402
 from training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from training.emotions import EMOTIONS, emotion_overlays  # noqa: E402
@@ -60,12 +62,6 @@ def lively(net: EmoTalk) -> EmoTalk:
     look at how inputs move the output give it random weights first."""
     torch.nn.init.normal_(net.head.weight, std=0.3)
     return net
-
-
-def onehot(label):
-    v = np.zeros(len(EMOTIONS), np.float32)
-    v[EMOTIONS.index(label)] = 1
-    return v
 
 
 def random_batch(b=4, t=40, k=52, pairs=(True, False, True, False), seed=0):
@@ -231,21 +227,8 @@ def test_streaming_equals_offline_for_random_blocks():
     audio = speechlike(1.2, seed=3)
     for auto in (False, True):
         controls = Controls(emotion=onehot("happy"), intensity=0.8, auto=auto)
-        offline = model.offline(audio, controls)
-        assert len(offline) == (len(audio) - 1) // 160 + 1
-        rng = np.random.default_rng(7)
-        state, parts, i = model.new_state(), [], 0
-        while i < len(audio):
-            n = int(rng.integers(1, 2500))
-            parts.append(model.step(state, audio[i : i + n], controls))
-            i += n
-        parts.append(model.flush(state, controls))
-        stream = ModelOutput.concat(parts)
-        np.testing.assert_allclose(stream.times, offline.times)
-        np.testing.assert_allclose(stream.frames, offline.frames, atol=1e-5)
-        np.testing.assert_allclose(stream.emotion_probs, offline.emotion_probs, atol=1e-5)
+        offline, _ = assert_streaming_equals_offline(model, audio, controls)
         assert np.allclose(offline.intensity, 0.8)  # no saliency: the user's level
-        assert len(state.mel) <= model.context
 
 
 # -- the losses on pair batches ----------------------------------------------------------------------

@@ -13,7 +13,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from bridge.model import Controls, ModelOutput  # noqa: E402
+from preset_checks import assert_streaming_equals_offline, onehot, speechlike, teacher_batch  # noqa: E402
+
+from bridge.model import Controls  # noqa: E402
 from retarget.spaces import get_space  # noqa: E402
 from training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from training.emotions import EMOTIONS, emotion_overlays  # noqa: E402
@@ -28,7 +30,7 @@ from training.models.emotalker import (  # noqa: E402
     content_features,
     kmeans,
 )
-from training.models.frontend import LogMel, normalise_mel  # noqa: E402
+from training.models.frontend import normalise_mel  # noqa: E402
 
 SILENCE = float(normalise_mel(torch.tensor(np.log(1e-10))))
 ARKIT = get_space("arkit")
@@ -76,12 +78,6 @@ def registered(monkeypatch):
     monkeypatch.setitem(PRESETS, "emotalker", (EmoTalker, EmoTalkerConfig))
 
 
-def onehot(label):
-    v = np.zeros(len(EMOTIONS), np.float32)
-    v[EMOTIONS.index(label)] = 1
-    return v
-
-
 def random_batch(b=3, t=37, k=52, seed=0):
     g = torch.Generator().manual_seed(seed)
     return dict(
@@ -93,16 +89,6 @@ def random_batch(b=3, t=37, k=52, seed=0):
         silence_mel=SILENCE,
         prosody=torch.rand(b, t, 3, generator=g),
     )
-
-
-def speechlike(seconds, seed=0):
-    """Bursts of pitched, noisy sound with pauses: loud and quiet stretches, like syllables."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * 16000)
-    t = np.arange(n) / 16000
-    env = np.clip(np.sin(2 * np.pi * rng.uniform(2, 4) * t) * 1.5, 0, 1)
-    x = env * (0.3 * np.sin(2 * np.pi * 140 * t) + 0.05 * rng.standard_normal(n))
-    return x.astype(np.float32)
 
 
 # -- the paper's pieces ----------------------------------------------------------------------------
@@ -281,20 +267,7 @@ def test_streaming_equals_offline_for_random_blocks():
     audio = speechlike(1.5, seed=3)
     for auto in (False, True):
         controls = Controls(emotion=onehot("happy"), intensity=0.8, auto=auto)
-        offline = model.offline(audio, controls)
-        assert len(offline) == (len(audio) - 1) // 160 + 1
-        rng = np.random.default_rng(7)
-        state, parts, i = model.new_state(), [], 0
-        while i < len(audio):
-            n = int(rng.integers(1, 2500))
-            parts.append(model.step(state, audio[i : i + n], controls))
-            i += n
-        parts.append(model.flush(state, controls))
-        stream = ModelOutput.concat(parts)
-        np.testing.assert_allclose(stream.times, offline.times)
-        np.testing.assert_allclose(stream.frames, offline.frames, atol=1e-4)
-        np.testing.assert_allclose(stream.emotion_probs, offline.emotion_probs, atol=1e-5)
-        assert len(state.mel) <= model.context  # bounded memory
+        assert_streaming_equals_offline(model, audio, controls, atol=1e-4)
 
 
 def test_step_batch_matches_step_for_streams_at_different_code_phases():
@@ -372,30 +345,6 @@ def test_checkpoint_round_trip_keeps_the_centres_and_codebook(tmp_path, register
 
 
 # -- a short training run ------------------------------------------------------------------------------
-
-
-def teacher_batch(n, seconds=0.6, seed=0):
-    """Audio and targets where emotion matters: jaw follows loudness, plus the teacher's FACS overlay
-    (training/data/emotion_overlays.tsv) scaled by the intensity. Only 4 distinct clips, each with
-    several labels, so the net cannot read the label off the audio (the idea of tests/test_models.py)."""
-    rng = np.random.default_rng(seed)
-    overlays = emotion_overlays()
-    lm = LogMel()
-    audio, targets, emotions, intens = [], [], [], []
-    for i in range(n):
-        x = speechlike(seconds, seed + i // len(EMOTIONS))
-        mel = lm.frames(torch.from_numpy(x)[None])[0]
-        level = np.clip((mel.exp().sum(1).log().numpy() + 5) / 15, 0, 1)
-        e = i % len(EMOTIONS)  # every emotion on every clip
-        k = rng.uniform(0, 1)
-        y = np.zeros((len(mel), len(ARKIT)), np.float32)
-        y[:, ARKIT.index("jawOpen")] = 0.6 * level
-        y = np.clip(y + k * overlays[e], 0, 1)
-        audio.append(normalise_mel(mel))
-        targets.append(torch.from_numpy(y))
-        emotions.append(torch.from_numpy(onehot(EMOTIONS[e])))
-        intens.append(k)
-    return torch.stack(audio), torch.stack(targets), torch.stack(emotions), torch.tensor(intens, dtype=torch.float32)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,76 @@
+"""What every preset's tests share: speech-like audio, teacher-like batches where the emotion matters,
+and the streaming-equals-offline check through the bridge's model wrapper."""
+
+import numpy as np
+import torch
+
+from bridge.model import ModelOutput
+from retarget.spaces import get_space
+from training.emotions import EMOTIONS, emotion_overlays
+from training.models.frontend import LogMel, normalise_mel
+
+ARKIT = get_space("arkit")
+
+
+def onehot(label: str) -> np.ndarray:
+    v = np.zeros(len(EMOTIONS), np.float32)
+    v[EMOTIONS.index(label)] = 1
+    return v
+
+
+def speechlike(seconds, seed=0):
+    """Bursts of pitched, noisy sound with pauses: loud and quiet stretches, like syllables."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 16000)
+    t = np.arange(n) / 16000
+    env = np.clip(np.sin(2 * np.pi * rng.uniform(2, 4) * t) * 1.5, 0, 1)
+    x = env * (0.3 * np.sin(2 * np.pi * 140 * t) + 0.05 * rng.standard_normal(n))
+    return x.astype(np.float32)
+
+
+def teacher_batch(n, seconds=0.6, seed=0):
+    """Audio and targets where emotion matters: jaw follows loudness, plus the teacher's FACS overlay
+    (training/data/emotion_overlays.tsv, as training/teacher.py uses) scaled by the intensity.
+    Only 4 distinct clips, each with several labels, so the net cannot read the label off the audio."""
+    rng = np.random.default_rng(seed)
+    overlays = emotion_overlays()
+    lm = LogMel()
+    audio, targets, emotions, intens = [], [], [], []
+    for i in range(n):
+        x = speechlike(seconds, seed + i // len(EMOTIONS))
+        mel = lm.frames(torch.from_numpy(x)[None])[0]
+        level = np.clip((mel.exp().sum(1).log().numpy() + 5) / 15, 0, 1)
+        e = i % len(EMOTIONS)  # every emotion on every clip
+        k = rng.uniform(0, 1)
+        y = np.zeros((len(mel), len(ARKIT)), np.float32)
+        y[:, ARKIT.index("jawOpen")] = 0.6 * level
+        y = np.clip(y + k * overlays[e], 0, 1)
+        audio.append(normalise_mel(mel))
+        targets.append(torch.from_numpy(y))
+        emotions.append(torch.from_numpy(onehot(EMOTIONS[e])))
+        intens.append(k)
+    return torch.stack(audio), torch.stack(targets), torch.stack(emotions), torch.tensor(intens, dtype=torch.float32)
+
+
+def stream_in_random_blocks(model, audio, controls, seed=7):
+    """Feed `audio` through model.step in random block sizes (1 to 2500 samples), then flush."""
+    rng = np.random.default_rng(seed)
+    state, parts, i = model.new_state(), [], 0
+    while i < len(audio):
+        n = int(rng.integers(1, 2500))
+        parts.append(model.step(state, audio[i : i + n], controls))
+        i += n
+    parts.append(model.flush(state, controls))
+    return ModelOutput.concat(parts), state
+
+
+def assert_streaming_equals_offline(model, audio, controls, atol=1e-5):
+    """-> (offline, stream) after checking they agree frame for frame, with bounded history."""
+    offline = model.offline(audio, controls)
+    assert len(offline) == (len(audio) - 1) // 160 + 1
+    stream, state = stream_in_random_blocks(model, audio, controls)
+    np.testing.assert_allclose(stream.times, offline.times)
+    np.testing.assert_allclose(stream.frames, offline.frames, atol=atol)
+    np.testing.assert_allclose(stream.emotion_probs, offline.emotion_probs, atol=atol)
+    assert len(state.mel) <= model.context  # bounded memory
+    return offline, stream
