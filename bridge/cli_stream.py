@@ -76,7 +76,7 @@ def _split_named(value: str, names: set[str]) -> tuple[str | None, str]:
     return None, value
 
 
-def _build(args, names: list[str]):
+def _build(args, names: list[str], live: bool = False):
     """Subjects (one per name) with their sinks and controls, from the shared options."""
     from retarget.mappings import load_mapping
     from retarget.spaces import get_space
@@ -90,7 +90,7 @@ def _build(args, names: list[str]):
 
     space = get_space(args.rig)
     mappings = [load_mapping(p) for p in args.mapping]
-    model = load_model(args.model, resolve_device(args.device))
+    model = load_model(args.model, resolve_device(args.device), live=live)
     registry = SinkRegistry()
     wanted = set(names)
     subjects = []
@@ -213,7 +213,7 @@ def _stream(args) -> int:
                     block_ms=args.block_ms,
                 )
             )
-        subjects, registry = _build(args, names)
+        subjects, registry = _build(args, names, live=True)
     except BaseException:
         for s in sources:
             s.close()
@@ -289,7 +289,7 @@ def _bench(args) -> int:
     from . import bench
     from .runtime import load_model, resolve_device
 
-    model = load_model(args.model, resolve_device(args.device))
+    model = load_model(args.model, resolve_device(args.device), live=args.what != "throughput")
     report = bench.run(args.what, seconds=args.seconds, rig=args.rig, subjects=args.subjects, model=model)
     print(report)
     return 0

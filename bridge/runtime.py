@@ -33,9 +33,9 @@ def resolve_device(spec: str) -> str:
     return "cuda" if has_cuda else "cpu"
 
 
-def load_model(spec: str, device: str) -> FaceModel:
+def load_model(spec: str, device: str, live: bool = False) -> FaceModel:
     """`default` (the shipped network), `reference` (the DSP model), or a checkpoint folder
-    (safetensors + JSON, e.g. from `emorig train`)."""
+    (safetensors + JSON, e.g. from `emorig train`). `live`: tuned for 10 ms blocks, not whole files."""
     if spec == "reference":
         from .reference_model import ReferenceModel
 
@@ -48,4 +48,12 @@ def load_model(spec: str, device: str) -> FaceModel:
         raise InputError(
             f"model {spec!r} needs PyTorch ({e.name} is not installed); --model reference runs without"
         ) from None
+    if live and device == "cpu":
+        # A live block is one frame of network: too little work to share between threads, and
+        # torch's thread pool then spins against everything else on the machine (measured with
+        # `emorig bench model` beside another busy process: p99 per 10 ms block 192 ms with the
+        # default threads, 5 ms with one). Offline (`animate`) keeps every thread.
+        import torch
+
+        torch.set_num_threads(1)
     return load_face_model(DEFAULT_MODEL if spec == "default" else spec, device)
