@@ -74,3 +74,20 @@ def assert_streaming_equals_offline(model, audio, controls, atol=1e-5):
     np.testing.assert_allclose(stream.emotion_probs, offline.emotion_probs, atol=atol)
     assert len(state.mel) <= model.context  # bounded memory
     return offline, stream
+
+
+def assert_causal_up_to_lookahead(net, silence_mel: float, exact: bool = False):
+    """Changing the audio from frame 40 on leaves every output frame before 40 - lookahead alone
+    and changes frame 40 - lookahead."""
+    torch.manual_seed(0)
+    net = net.eval()
+    mel = torch.randn(1, 60, 80)
+    changed = mel.clone()
+    changed[:, 40:] += 1.0
+    with torch.no_grad():
+        a = net.predict(mel, torch.eye(8)[:1], torch.ones(1), silence_mel)["rig"]
+        b = net.predict(changed, torch.eye(8)[:1], torch.ones(1), silence_mel)["rig"]
+    la = net.cfg.lookahead
+    same = torch.equal if exact else torch.allclose
+    assert same(a[:, : 40 - la], b[:, : 40 - la])
+    assert not torch.allclose(a[:, 40 - la], b[:, 40 - la])
