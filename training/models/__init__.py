@@ -32,6 +32,7 @@ nothing else about a preset is assumed):
     pair_mel, pair_target, pair_emotion, pair_intensity, pair_mask.
 """
 
+from .deeptalk import DEEPTalk, DEEPTalkConfig
 from .deitalk import DEITalk, DEITalkConfig
 from .emotalk import EmoTalk, EmoTalkConfig
 from .emotalker import EmoTalker, EmoTalkerConfig
@@ -40,6 +41,17 @@ PRESETS = {
     "deitalk": (DEITalk, DEITalkConfig),
     "emotalk": (EmoTalk, EmoTalkConfig),
     "emotalker": (EmoTalker, EmoTalkerConfig),
+    "deeptalk": (DEEPTalk, DEEPTalkConfig),
 }
 
-__all__ = ["DEITalk", "DEITalkConfig", "EmoTalk", "EmoTalkConfig", "EmoTalker", "EmoTalkerConfig", "PRESETS"]
+__all__ = [
+    "DEEPTalk",
+    "DEEPTalkConfig",
+    "DEITalk",
+    "DEITalkConfig",
+    "EmoTalk",
+    "EmoTalkConfig",
+    "EmoTalker",
+    "EmoTalkerConfig",
+    "PRESETS",
+]
