@@ -42,6 +42,20 @@ def velocity_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((pred.diff(dim=1) - target.diff(dim=1)) ** 2).sum(-1).mean()
 
 
+def speaker_rows(speaker: torch.Tensor | None, n_speakers: int, batch: int, device) -> torch.Tensor:
+    """Batch speaker indices (-1 unknown; None: all unknown) -> rows of a style table whose last
+    row, `n_speakers`, is the 'unknown' speaker (a live user is never a training speaker)."""
+    if speaker is None:
+        return torch.full((batch,), n_speakers, dtype=torch.long, device=device)
+    speaker = speaker.to(device=device, dtype=torch.long).reshape(-1)
+    if speaker.numel() and (int(speaker.min()) < -1 or int(speaker.max()) >= n_speakers):
+        raise ValueError(
+            f"speaker indices must be -1 (unknown) or 0..{n_speakers - 1} (n_speakers={n_speakers}), "
+            f"got {sorted(set(speaker.tolist()))}"
+        )
+    return torch.where(speaker < 0, torch.full_like(speaker, n_speakers), speaker)
+
+
 def alibi_slopes(n_heads: int) -> torch.Tensor:
     """ALiBi head slopes 2^(-8 i / n) (Press et al. 2022), for any head count."""
     return torch.tensor([2 ** (-8 * (i + 1) / n_heads) for i in range(n_heads)])

@@ -118,7 +118,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from retarget.spaces import get_space
 from training.emotions import EMOTIONS
 
-from .blocks import VectorQuantizerEMA, alibi_slopes, lip_mask, predict_aligned
+from .blocks import VectorQuantizerEMA, alibi_slopes, lip_mask, predict_aligned, speaker_rows
 from .frontend import MelFrontend
 
 
@@ -795,16 +795,7 @@ class DEEPTalk(nn.Module):
 
     def speaker_index(self, speaker: torch.Tensor | None, batch: int, device) -> torch.Tensor:
         """Batch speakers (-1 unknown, None: all unknown) -> rows of the identity table."""
-        unknown = self.cfg.n_speakers
-        if speaker is None:
-            return torch.full((batch,), unknown, dtype=torch.long, device=device)
-        speaker = speaker.to(device=device, dtype=torch.long).reshape(-1)
-        if speaker.numel() and (int(speaker.min()) < -1 or int(speaker.max()) >= unknown):
-            raise ValueError(
-                f"speaker indices must be -1 (unknown) or 0..{unknown - 1} (n_speakers={unknown}), "
-                f"got {sorted(set(speaker.tolist()))}"
-            )
-        return torch.where(speaker < 0, torch.full_like(speaker, unknown), speaker)
+        return speaker_rows(speaker, self.cfg.n_speakers, batch, device)
 
     # -- pieces --------------------------------------------------------------------------------------
     def condition(self, mu, logvar, emotion, intensity, auto: bool = False) -> torch.Tensor:

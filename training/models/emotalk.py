@@ -67,7 +67,7 @@ import torch.nn.functional as F
 from retarget.spaces import get_space
 from training.emotions import EMOTIONS
 
-from .blocks import CausalSelfAttention, alibi_causal_bias, predict_aligned, velocity_loss
+from .blocks import CausalSelfAttention, alibi_causal_bias, predict_aligned, speaker_rows, velocity_loss
 from .frontend import MelFrontend
 
 
@@ -276,16 +276,7 @@ class EmoTalk(nn.Module):
 
     def speaker_index(self, speaker: torch.Tensor | None, batch: int, device) -> torch.Tensor:
         """Batch speakers (-1 unknown, None: all unknown) -> rows of the style table."""
-        unknown = self.cfg.n_speakers
-        if speaker is None:
-            return torch.full((batch,), unknown, dtype=torch.long, device=device)
-        speaker = speaker.to(device=device, dtype=torch.long).reshape(-1)
-        if speaker.numel() and (int(speaker.min()) < -1 or int(speaker.max()) >= unknown):
-            raise ValueError(
-                f"speaker indices must be -1 (unknown) or 0..{unknown - 1} (n_speakers={unknown}), "
-                f"got {sorted(set(speaker.tolist()))}"
-            )
-        return torch.where(speaker < 0, torch.full_like(speaker, unknown), speaker)
+        return speaker_rows(speaker, self.cfg.n_speakers, batch, device)
 
     def fuse(self, content, emo, logits, emotion, intensity, style_index, positions, auto: bool = False):
         """Per-frame decoder input x = [F_c, F_e, F_l, F_p] + PPE and the emotion latent M.
