@@ -91,3 +91,24 @@ def assert_causal_up_to_lookahead(net, silence_mel: float, exact: bool = False):
     same = torch.equal if exact else torch.allclose
     assert same(a[:, : 40 - la], b[:, : 40 - la])
     assert not torch.allclose(a[:, 40 - la], b[:, 40 - la])
+
+
+def assert_controls_move_the_face(model, happy_curves=None):
+    """On a trained model: more intensity -> more of the happy overlay's curves (or `happy_curves`),
+    another label -> another upper face, and sad raises the inner brows more than happy where the
+    teacher's overlays say so."""
+    from bridge.model import Controls
+
+    audio = speechlike(1.0, seed=99)
+    overlays = emotion_overlays()
+    if happy_curves is None:
+        happy_curves = overlays[EMOTIONS.index("happy")] > 0
+    strong = model.offline(audio, Controls(emotion=onehot("happy"), intensity=1.0)).frames
+    weak = model.offline(audio, Controls(emotion=onehot("happy"), intensity=0.1)).frames
+    assert strong[:, happy_curves].mean() > weak[:, happy_curves].mean() + 0.05
+    upper = ARKIT.region_mask("brows", "eyes")
+    sad = model.offline(audio, Controls(emotion=onehot("sad"), intensity=1.0)).frames
+    assert np.abs(sad[:, upper] - strong[:, upper]).mean() > 0.02
+    brow = ARKIT.index("browInnerUp")
+    if overlays[EMOTIONS.index("sad"), brow] > overlays[EMOTIONS.index("happy"), brow] + 0.1:
+        assert sad[:, brow].mean() > strong[:, brow].mean()

@@ -15,6 +15,7 @@ pytest.importorskip("safetensors")
 
 from preset_checks import (  # noqa: E402
     assert_causal_up_to_lookahead,
+    assert_controls_move_the_face,
     assert_streaming_equals_offline,
     onehot,
     speechlike,
@@ -25,7 +26,6 @@ from bridge.model import Controls  # noqa: E402
 from retarget.errors import InputError  # noqa: E402
 from retarget.spaces import get_space  # noqa: E402
 from training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from training.emotions import EMOTIONS, emotion_overlays  # noqa: E402
 from training.features import log_mel  # noqa: E402
 from training.inference import TorchFaceModel, load_face_model  # noqa: E402
 from training.models import DEITalk, DEITalkConfig  # noqa: E402
@@ -144,21 +144,7 @@ def test_step_batch_matches_step():
 
 
 def test_controls_move_the_output(trained):
-    model = TorchFaceModel(trained[0])
-    arkit = get_space("arkit")
-    audio = speechlike(1.0, seed=99)
-    overlays = emotion_overlays()
-    happy_curves = overlays[EMOTIONS.index("happy")] > 0
-    strong = model.offline(audio, Controls(emotion=onehot("happy"), intensity=1.0)).frames
-    weak = model.offline(audio, Controls(emotion=onehot("happy"), intensity=0.1)).frames
-    assert strong[:, happy_curves].mean() > weak[:, happy_curves].mean() + 0.05
-    upper = arkit.region_mask("brows", "eyes")
-    sad = model.offline(audio, Controls(emotion=onehot("sad"), intensity=1.0)).frames
-    assert np.abs(sad[:, upper] - strong[:, upper]).mean() > 0.02
-    # ...and the learnt direction is the teacher's: sad raises the inner brows more than happy does.
-    brow = arkit.index("browInnerUp")
-    if overlays[EMOTIONS.index("sad"), brow] > overlays[EMOTIONS.index("happy"), brow] + 0.1:
-        assert sad[:, brow].mean() > strong[:, brow].mean()
+    assert_controls_move_the_face(TorchFaceModel(trained[0]))
 
 
 # -- checkpoints -----------------------------------------------------------------------------------

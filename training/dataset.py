@@ -23,7 +23,11 @@ from training.features import FeatureParams
 
 PARAMS = FeatureParams()
 FRAME_RATE = PARAMS.frame_rate
-MEL_OFFSET, MEL_SCALE, MEL_FLOOR = 5.0, 5.0, -15.0  # as training/models/frontend.py (kept torch-free here)
+# Normalised log-mel = (max(log power, floor) + offset) / scale, here and in training/models/frontend.py:
+# speech lands around [-1, 2]. The floor: the quietest pauses in the corpus sit at -12..-16 (natural-log
+# power), digital silence at -23; without a floor a microphone's true zeros are inputs no recording
+# showed the network, and it held the jaw half open in them.
+MEL_OFFSET, MEL_SCALE, MEL_FLOOR = 5.0, 5.0, -15.0
 SILENCE_MEL = (MEL_FLOOR + MEL_OFFSET) / MEL_SCALE
 GAIN_DB = (-15.0, 6.0)  # training windows are played this much quieter or louder (level robustness)
 

@@ -130,17 +130,19 @@ def save_training_state(folder: Path, net, preset: str, opt, state: dict, traini
     atomic_write_text(folder / "state.json", json.dumps({**state, "optimizer": meta}, indent=1) + "\n")
 
 
-def load_training_state(folder: Path, opt) -> dict:
+def load_training_state(folder: Path, make_optimizer) -> tuple[dict, torch.optim.Optimizer]:
+    """-> (the run's state, the optimizer `make_optimizer(stage_index)` builds, with its saved state)."""
     from safetensors.torch import load_file
 
     try:
         state = json.loads((folder / "state.json").read_text("utf-8"))
         tensors = load_file(str(folder / "optimizer.safetensors"))
-    except (OSError, ValueError) as e:
+        opt = make_optimizer(state["stage"])
+    except (OSError, ValueError, KeyError, IndexError) as e:
         raise InputError(f"cannot resume: {e}", path=folder) from None
     torch.set_rng_state(tensors.pop("torch_rng"))
     _load_optimizer(opt, tensors, state.pop("optimizer"))
-    return state
+    return state, opt
 
 
 # -- the loop -------------------------------------------------------------------------------------
@@ -275,13 +277,16 @@ def train(o: TrainOptions) -> Path:
         )
     lr = o.lr or getattr(net.cfg, "lr", 1e-4)
     stages = list(net.stages)
-    state = {"stage": 0, "step": 0, "best": math.inf, "speakers": sampler.speakers}
-    opt = torch.optim.Adam(net.stage_parameters(stages[0]), lr=lr)
+
+    def make_optimizer(stage_index: int):
+        return torch.optim.Adam(net.stage_parameters(stages[stage_index]), lr=lr)
+
     if o.resume:
-        saved = json.loads((last / "state.json").read_text("utf-8"))
-        opt = torch.optim.Adam(net.stage_parameters(stages[saved["stage"]]), lr=lr)
-        state = load_training_state(last, opt)
+        state, opt = load_training_state(last, make_optimizer)
         rng.bit_generator.state = state.pop("numpy_rng")
+    else:
+        state = {"stage": 0, "step": 0, "best": math.inf, "speakers": sampler.speakers}
+        opt = make_optimizer(0)
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
     log_path = out / "log.jsonl"
@@ -363,7 +368,7 @@ def train(o: TrainOptions) -> Path:
         state["stage"] += 1
         state["step"] = 0
         if state["stage"] < len(stages):
-            opt = torch.optim.Adam(net.stage_parameters(stages[state["stage"]]), lr=lr)
+            opt = make_optimizer(state["stage"])
     if dist.world > 1:
         torch.distributed.destroy_process_group()
     return out

@@ -15,13 +15,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from training.dataset import MEL_FLOOR, MEL_OFFSET, MEL_SCALE
 from training.features import FeatureParams, mel_filterbank
 
-MEL_OFFSET, MEL_SCALE = 5.0, 5.0  # fixed affine on natural-log mel power: speech ~[-1, 2]
-# Floor of the natural-log mel power (training/dataset.py uses the same): the quietest pauses in the
-# corpus sit at -12..-16, digital silence at -23. Without a floor a microphone's true zeros are
-# inputs no recording showed the network, and it held the jaw half open in them.
-MEL_FLOOR = -15.0
+# The normalisation and its floor are training/dataset.py's (torch-free, shared with training).
 
 
 class LogMel(nn.Module):
