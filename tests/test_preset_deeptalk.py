@@ -2,7 +2,8 @@
 embeddings, GPO and the CSD loss; the causal TH-VQVAE; the generator's Gumbel-softmax path; what each
 of the three stages trains and freezes; the inference controls (alpha, temperatures) and the emotion
 controls; causality, the exact receptive field, streaming == offline; checkpoints; and a short
-three-stage training run on speech whose pitch carries the emotion.
+three-stage training run on speech whose pitch carries the emotion; the one-VQ-VAE ablation
+(hierarchical=False).
 
 Tiny configs only (CPU, seconds). The paper-sized defaults are exercised only for construction."""
 
@@ -15,6 +16,8 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
+
+from preset_checks import assert_streaming_equals_offline  # noqa: E402
 
 from bridge.model import Controls, ModelOutput  # noqa: E402
 from retarget.spaces import get_space  # noqa: E402
@@ -398,11 +401,12 @@ def test_vq_decoder_builds_a_frame_from_codes_that_have_started():
         assert top.max() == f // s
 
 
-def test_the_generator_path_decodes_exactly_what_the_vqvae_decodes():
+@pytest.mark.parametrize("hierarchical", [True, False])
+def test_the_generator_path_decodes_exactly_what_the_vqvae_decodes(hierarchical):
     """The generator's grid bookkeeping (codes read at rows, the lookahead shift, codes carried between
     calls) gives the same frames as decoding its chosen codes from frame 0 with the VQ-VAE."""
     torch.manual_seed(12)
-    net = DEEPTalk(tiny()).eval()
+    net = DEEPTalk(tiny(hierarchical=hierarchical)).eval()
     chosen = {0: {}, 1: {}}
 
     def spy(logits, codebook, block, level, tau):
@@ -414,10 +418,15 @@ def test_the_generator_path_decodes_exactly_what_the_vqvae_decodes():
     t, la = 48, net.cfg.lookahead
     with torch.no_grad():
         rig = net(torch.randn(1, t + la, 80), torch.eye(8)[:1], torch.ones(1), torch.arange(t + la)[None])["rig"]
-        top = torch.tensor([[chosen[0][k] for k in range(t // net.cfg.top_frames)]])
-        bottom = torch.tensor([[chosen[1][j] for j in range(t // net.cfg.bottom_stride)]])
         emb = torch.nn.functional.embedding
-        ref = net.vq.decode(emb(top, net.vq.q_t.codebook), emb(bottom, net.vq.q_b.codebook))
+        if hierarchical:
+            top = torch.tensor([[chosen[0][k] for k in range(t // net.cfg.top_frames)]])
+            e_t = emb(top, net.vq.q_t.codebook)
+        else:  # the ablation: zeros in place of the top codes
+            e_t = torch.zeros(1, t // net.cfg.top_frames, net.cfg.d_vq)
+        bottom = torch.tensor([[chosen[1][j] for j in range(t // net.cfg.bottom_stride)]])
+        ref = net.vq.decode(e_t, emb(bottom, net.vq.q_b.codebook))
+    assert bool(chosen[0]) == hierarchical  # the ablation predicts no top codes
     assert min(chosen[1]) < 0  # a code before frame 0 was read (and ignored)
     assert torch.allclose(rig[:, la:], ref, atol=1e-5)
 
@@ -497,11 +506,12 @@ def test_network_is_causal_up_to_its_lookahead():
     assert not torch.allclose(a["rig"][:, 40 - la : 40 - la + sb], b["rig"][:, 40 - la : 40 - la + sb])
 
 
-def test_left_context_is_the_exact_receptive_field(monkeypatch):
+@pytest.mark.parametrize("hierarchical", [True, False])
+def test_left_context_is_the_exact_receptive_field(monkeypatch, hierarchical):
     """Gradients in float64 (structural zeros are exact): the oldest log-mel row any output row depends on
     is left_context rows back at the grid phase that reaches furthest, never more."""
     torch.manual_seed(15)
-    net = continuous(DEEPTalk(tiny())).eval().double()
+    net = continuous(DEEPTalk(tiny(hierarchical=hierarchical))).eval().double()
     cfg = net.cfg
     t = cfg.left_context + 2 * cfg.top_frames + 10
     mel = torch.randn(1, t, 80, dtype=torch.float64, requires_grad=True)
@@ -589,6 +599,75 @@ def test_step_batch_matches_step_for_streams_at_different_grid_phases():
         for r, g in zip(ref, got):
             np.testing.assert_allclose(g.frames, r.frames, atol=1e-5)
             np.testing.assert_allclose(g.times, r.times)
+
+
+# -- the ablation "DEEPTalk with VQ-VAE" (Table 4): hierarchical=False ---------------------------------------
+
+TOP_LEVEL = {  # the top level's modules, per stage: in the motion prior and in the generator
+    "vqvae": ("vq.enc_t_down.", "vq.enc_t.", "vq.dt_up.", "vq.dt.", "vq.db_up_t."),
+    "generator": ("gen.top_down.", "gen.top_layers.", "gen.top_head."),
+}
+
+
+def test_without_the_top_level_one_vq_vae_trains_and_the_top_stays_unused():
+    """hierarchical=False: the same parameters, but the top encoder, codebook, decoder and predictor get no
+    gradients and the top codebook's EMA state never moves; each stage still lowers its loss."""
+    torch.manual_seed(21)
+    net = DEEPTalk(tiny(hierarchical=False, dropout=0.0))
+    assert set(net.state_dict()) == set(DEEPTalk(tiny()).state_dict())  # checkpoints keep their names
+    with torch.no_grad():
+        out = net.eval().predict(torch.randn(2, 30, 80), torch.eye(8)[:2], torch.ones(2), SILENCE)
+        e_t, e_b, _, (i_t, i_b) = net.vq.encode(torch.rand(2, 32, 52))
+    assert out["rig"].shape == (2, 30, 52) and out["emotion_logits"].shape == (2, 30, 8)
+    assert e_t.shape == (2, 8, 16) and not e_t.any() and i_t is None  # no top codes: zeros in their place
+    assert e_b.shape == (2, 16, 32) and i_b.shape == (2, 16)
+    assert net.cfg.left_context < tiny().left_context  # no path through a top code
+
+    net.train()
+    top = {k: v.clone() for k, v in net.vq.q_t.state_dict().items()}  # codebook, cluster_size, embed_sum
+    batch = emotional_batch(range(2), np.random.default_rng(0))
+    for stage, steps, fall in (("vqvae", 60, 0.1), ("generator", 80, 0.7)):  # the prior's error bounds the generator's
+        own = {id(p) for p in net.stage_parameters(stage)}
+        opt = torch.optim.Adam(net.stage_parameters(stage), lr=3e-3)
+        losses = []
+        for step in range(steps):
+            loss, parts = net.loss(batch, stage)
+            opt.zero_grad()
+            loss.backward()
+            if step == 0:  # the top level gets no gradient, everything else the stage trains does
+                for name, p in net.named_parameters():
+                    if id(p) in own:
+                        used = p.grad is not None and bool(p.grad.any())
+                        assert used != name.startswith(TOP_LEVEL[stage]), (stage, name)
+            opt.step()
+            losses.append(parts["rec"].item())
+            assert torch.isfinite(loss), stage
+        assert np.mean(losses[-5:]) < fall * np.mean(losses[:3]), (stage, losses[:3], losses[-5:])
+        if stage == "vqvae":
+            assert parts["top_codes"] == 0 and parts["bottom_codes"] > 1
+            assert net.vq.filled.tolist() == [0.0, 1.0]  # only the bottom codebook was seeded
+    for k, v in net.vq.q_t.state_dict().items():
+        assert torch.equal(v, top[k]), k  # the top codebook's EMA never ran
+
+
+@pytest.mark.parametrize("sampling", [{}, {"tau_bottom": 0.5}])
+def test_without_the_top_level_streaming_equals_offline(sampling):
+    torch.manual_seed(22)
+    model = TorchFaceModel(DEEPTalk(tiny(hierarchical=False, **sampling)), name="deeptalk")
+    for auto in (False, True):
+        controls = Controls(emotion=onehot("happy"), intensity=0.8, auto=auto)
+        assert_streaming_equals_offline(model, speechlike(1.5, seed=3), controls)
+
+
+def test_hierarchical_false_from_the_command_line_setting():
+    """`emorig train --preset deeptalk --set hierarchical=false`: the override reaches the config."""
+    from training.cli_train import _override
+    from training.train import build_net
+
+    key, value = _override("hierarchical=false")
+    sizes = {k: v for k, v in tiny().__dict__.items() if k != "space"}
+    net = build_net("deeptalk", "arkit", {**sizes, key: value})
+    assert net.cfg.hierarchical is False
 
 
 # -- identities, checkpoints ----------------------------------------------------------------------------

@@ -120,6 +120,26 @@ def test_resume_continues_exactly_where_it_stopped(corpus, tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
 
 
+def test_init_fine_tunes_from_a_checkpoint_and_adds_the_closure_head(corpus, tmp_path):
+    from safetensors.torch import load_file
+
+    base, tuned = tmp_path / "base", tmp_path / "tuned"
+    assert train(corpus, base, "--steps", "5").returncode == 0
+    # A vanishing learning rate: what comes out is what went in, plus the new head.
+    result = train(corpus, tuned, "--steps", "2", "--lr", "1e-12", "--init", base, "--set", "closure_head=true")
+    assert result.returncode == 0, result.stderr
+    a = load_file(str(base / "last" / "model.safetensors"))
+    b = load_file(str(tuned / "last" / "model.safetensors"))
+    assert {"closure_logit.weight", "sealed_head.weight"} <= set(b) - set(a)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+    assert json.loads((tuned / "config.json").read_text())["config"]["closure_head"] is True
+    # Another width would not fit the weights: refused, naming the checkpoint.
+    refused = train(corpus, tmp_path / "wider", "--steps", "1", "--init", base, "--set", "tcn_channels=32")
+    assert refused.returncode == 2 and "do not fit" in refused.stderr and str(base) in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
 def test_training_lowers_the_validation_error(corpus, tmp_path):
     out = tmp_path / "run"
     assert train(corpus, out, "--steps", "60", "--lr", "3e-3").returncode == 0

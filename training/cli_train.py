@@ -2,7 +2,7 @@
 
     emorig train --preset deitalk --data corpus/manifest.jsonl -o runs/deitalk [--rig arkit]
                  [--steps N] [--batch N] [--lr X] [--window FRAMES] [--set FIELD=VALUE ...]
-                 [--resume] [--seed N] [--device cpu|cuda] [--threads N]
+                 [--resume | --init CKPT] [--seed N] [--device cpu|cuda] [--threads N]
 
 Multi-GPU: torchrun --nproc_per_node 4 -m training.train --preset ... (same flags).
 """
@@ -33,8 +33,15 @@ def _override(text: str) -> tuple[str, object]:
 def _run(args) -> int:
     from training.train import TrainOptions, train
 
-    if args.preset is None and not args.resume:
-        raise InputError("--preset is required (or --resume an existing run)")
+    if args.preset is None and not (args.resume or args.init):
+        raise InputError("--preset is required (or --resume an existing run, or --init a checkpoint)")
+    if args.resume and args.init:
+        raise InputError("--resume continues a run; --init starts a new one from a checkpoint: pick one")
+    init = None
+    if args.init:
+        from training.inference import DEFAULT_MODEL
+
+        init = DEFAULT_MODEL if args.init == "default" else Path(args.init)
     out = train(
         TrainOptions(
             preset=args.preset,
@@ -51,6 +58,7 @@ def _run(args) -> int:
             cache=Path(args.cache),
             overrides=dict(args.set or []),
             resume=args.resume,
+            init=init,
             threads=args.threads,
         )
     )
@@ -80,6 +88,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--val-every", type=_count, default=250, help="validate and checkpoint every N steps")
     p.add_argument("--set", type=_override, action="append", metavar="FIELD=VALUE", help="config override")
     p.add_argument("--resume", action="store_true", help="continue the run in --output where it stopped")
+    p.add_argument(
+        "--init",
+        metavar="CKPT",
+        help="fine-tune: start from this checkpoint's weights and config ('default': the shipped model); "
+        "--set may add parts such as closure_head=true",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.add_argument("--threads", type=_count, help="CPU threads for torch")

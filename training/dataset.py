@@ -51,6 +51,11 @@ class Clip:
     text: str | None
     phones: object = None  # Path of the phone timings, if any (evaluation's phonetic checks)
     audio: object = None  # Path of the audio
+    closure: np.ndarray | None = None  # [T] float32: 1 lips sealed for a P/B/M, 0 not, None unknown
+
+    def closure_labels(self) -> np.ndarray:
+        """[T] float32 closure labels, -1 where unknown (no phone timings)."""
+        return self.closure if self.closure is not None else np.full(len(self.mel), -1, np.float32)
 
     def __len__(self) -> int:
         return len(self.mel)
@@ -109,6 +114,11 @@ def load_clip(entry, cache, space: str) -> Clip:
     emotion = np.zeros(len(EMOTIONS), np.float32)
     emotion[emotion_index(entry.emotion or "neutral")] = 1
     intensity = 0.0 if (entry.emotion or "neutral") == "neutral" else entry.intensity
+    closure = None
+    if entry.phones is not None:
+        from training.teacher import bilabial_closure, read_phones
+
+        closure = bilabial_closure(read_phones(entry.phones), n, FRAME_RATE).astype(np.float32)
     return Clip(
         entry.clip_id,
         mel[:n],
@@ -120,6 +130,7 @@ def load_clip(entry, cache, space: str) -> Clip:
         entry.text,
         entry.phones,
         entry.audio,
+        closure,
     )
 
 
@@ -168,6 +179,12 @@ class WindowSampler:
             tgt = np.concatenate([tgt, np.repeat(tgt[-1:], pad, 0)])
         return mel, pro, tgt
 
+    def _closure_window(self, clip: Clip, start: int) -> np.ndarray:
+        """Closure labels for the same rows as `_window` (padding is silence: not a closure)."""
+        labels = clip.closure_labels()[start : start + self.window]
+        pad_value = 0.0 if clip.closure is not None else -1.0
+        return np.concatenate([labels, np.full(self.window - len(labels), pad_value, np.float32)])
+
     def batch(self, size: int, rng: np.random.Generator, gain: bool = True) -> dict:
         """Random windows; with `gain`, each at a random level (a gain on the audio is a shift of
         its log-mel, floored again as at run time; pairs get the same gain)."""
@@ -181,7 +198,7 @@ class WindowSampler:
         return batch
 
     def collate(self, items, rng: np.random.Generator | None = None) -> dict:
-        keys = ("mel", "prosody", "target", "emotion", "intensity", "speaker")
+        keys = ("mel", "prosody", "target", "closure", "emotion", "intensity", "speaker")
         pair_keys = ("pair_mel", "pair_target", "pair_emotion", "pair_intensity", "pair_mask")
         out = {k: [] for k in keys + pair_keys}
         for i, start in items:
@@ -190,6 +207,7 @@ class WindowSampler:
             out["mel"].append(mel)
             out["prosody"].append(pro)
             out["target"].append(tgt)
+            out["closure"].append(self._closure_window(clip, start))
             out["emotion"].append(clip.emotion)
             out["intensity"].append(clip.intensity)
             out["speaker"].append(self.speaker_index.get(clip.speaker, -1))

@@ -429,6 +429,19 @@ def _closure_events(segments: list[Segment], fps: float):
         yield s.cls, s.phone, lo, hi, ramp_in, ramp_out
 
 
+def bilabial_closure(phones, n: int, fps: float) -> np.ndarray:
+    """Bool [n]: the frames where the teacher holds the lips sealed for a P, B or M (the closure
+    plateaus of `animate_phones`): a yes/no label, so a network can learn closure as an event
+    rather than regress toward it (regression shrinks the press when the network is unsure)."""
+    segments = _segments(_checked(phones), n / fps)
+    t = np.arange(n) / fps
+    sealed = np.zeros(n, bool)
+    for cls, _phone, lo, hi, _ramp_in, _ramp_out in _closure_events(segments, fps):
+        if cls == "bilabial":
+            sealed |= (t >= lo - 1e-9) & (t <= hi + 1e-9)
+    return sealed
+
+
 def _apply_constraints(face: np.ndarray, segments: list[Segment], fps: float) -> np.ndarray:
     v, arkit = visemes(), get_space("arkit")
     n = len(face)

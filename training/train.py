@@ -55,6 +55,7 @@ class TrainOptions:
     cache: Path = Path(".cache/features")
     overrides: dict = field(default_factory=dict)  # config field -> value
     resume: bool = False
+    init: Path | None = None  # fine-tune: start from this checkpoint's weights (see start_from)
     threads: int | None = None
     progress: bool = True
 
@@ -154,6 +155,27 @@ def _to_device(batch: dict, device: str) -> dict:
     return out
 
 
+def start_from(folder, preset: str | None, overrides: dict):
+    """A network for fine-tuning: the checkpoint's preset, rig and config with `overrides` on top,
+    holding the checkpoint's weights. Parts the overrides add (e.g. `closure_head`) start fresh;
+    a change of shape (another rig, other widths) is refused: those weights would not fit."""
+    from safetensors.torch import load_file
+
+    from training.checkpoint import WEIGHTS
+
+    doc = read_config(folder)
+    if preset is not None and preset != doc["preset"]:
+        raise InputError(f"--init holds a {doc['preset']} network, not {preset}", path=folder)
+    net = build_net(doc["preset"], doc["space"], {**doc["config"], **overrides})
+    weights = load_file(str(Path(folder) / WEIGHTS))
+    own = net.state_dict()
+    unfit = sorted(k for k, v in weights.items() if k not in own or own[k].shape != v.shape)
+    if unfit:
+        raise InputError(f"--init weights do not fit the new config (first: {unfit[0]})", path=folder)
+    net.load_state_dict(weights, strict=False)
+    return net, doc["preset"]
+
+
 def build_net(preset: str, rig: str, overrides: dict):
     from training.models import PRESETS
 
@@ -245,6 +267,8 @@ def train(o: TrainOptions) -> Path:
 
         net.load_state_dict(load_file(str(last / "model.safetensors")))
         preset = doc["preset"]
+    elif o.init is not None:
+        net, preset = start_from(o.init, o.preset, o.overrides)
     else:
         net = build_net(o.preset, o.rig, o.overrides)
         preset = o.preset
@@ -266,7 +290,7 @@ def train(o: TrainOptions) -> Path:
     if hasattr(net, "n_speakers_seen"):
         net.n_speakers_seen = len(sampler.speakers)
     rng = np.random.default_rng(o.seed + dist.rank)
-    if not o.resume and hasattr(net, "fit_content_tokens"):  # EmoTalker: k-means content tokens
+    if not o.resume and o.init is None and hasattr(net, "fit_content_tokens"):  # EmoTalker: k-means content tokens
         mels = [torch.from_numpy(sampler.batch(o.batch, rng)["mel"]).to(device) for _ in range(8)]
         net.fit_content_tokens(mels)
 

@@ -27,7 +27,8 @@ nothing else about a preset is assumed):
     emotion [B, 8] (one-hot or soft label), intensity [B] (0..1), speaker [B] int64 (index into
     the training speakers, -1 unknown), silence_mel (python float: normalised log-mel of silence),
     prosody [B, T, 3] (f0 in octaves above 100 Hz or 0 when unvoiced, periodicity 0..1, energy/60
-    dB), and when the data has them, pair_* (the same sentence and speaker in another emotion,
+    dB), closure [B, T] (1 lips sealed for a P/B/M, 0 not, -1 unknown: clips without phone
+    timings), and when the data has them, pair_* (the same sentence and speaker in another emotion,
     time-aligned by resampling to the same length; pair_mask [B] bool says which rows have one):
     pair_mel, pair_target, pair_emotion, pair_intensity, pair_mask.
 """

@@ -102,6 +102,15 @@ Changes for real-time streaming, each because the paper's choice needs the whole
 Reconstruction, lip and emotion terms are summed with weights `w_rec`, `w_lip`, `w_emo`; the released code
 weighs its terms against vertex errors in metres, which do not carry over to curve units, so the weights
 here are ours.
+
+Ablation (Table 4, "DEEPTalk with VQ-VAE"; the paper gives no details): `hierarchical=False` drops the top
+level and keeps one VQ-VAE at the bottom rate. E_t, the top codebook, the top predictor are never run
+(their parameters stay, unused: the codebook keeps its EMA state, no top commitment, no top logits), and
+wherever the top level fed the bottom one it feeds zeros: the D_t half of the bottom quantiser's input
+and of the bottom predictor's input, and the upsampled top code in D_b's input. Zeros after D_t and the
+upsampling rather than a zero top code fed through them, whose biases would give D_b a learned 16-frame
+periodic signal: a trace of the hierarchy the ablation removes. The bottom codebook keeps its 2 d width
+(half of it stays zero), so the parameter names and shapes are the same either way.
 """
 
 from __future__ import annotations
@@ -166,6 +175,7 @@ class DEEPTalkConfig:
     beta: float = 0.25  # commitment (Eq. 16)
     w_vq_rec: float = 1.0
     w_commit: float = 1.0  # quantisation loss weight (released quant_loss_weight)
+    hierarchical: bool = True  # False: one VQ-VAE (the bottom level only), the paper's "with VQ-VAE" ablation (Table 4)
     # -- generator (supp. "DEEPTalk"; released DEEPTalk/config.json) --
     d_content: int = 768  # wav2vec 2.0 base width; the substitute front end projects to it
     content_dilations: tuple[int, ...] = (1, 2)
@@ -223,6 +233,9 @@ class DEEPTalkConfig:
         sb, s = self.bottom_stride, self.top_frames
         content = (self.frontend_kernel - 1) * sum(self.content_dilations)
         face = self.face_window - 1 + max(content, self.dee_context)
+        if not self.hierarchical:  # the one-VQ-VAE ablation: no path through a top code
+            bottom_code = sb * self.predictor_layers * (self.bottom_window - 1) + sb - 1
+            return self.decoder_window - 1 + sb - 1 + bottom_code + face
         top_code = s * self.predictor_layers * (self.top_window - 1) + s - 1
         bottom_code = sb * self.predictor_layers * (self.bottom_window - 1) + max(
             sb - 1, sb * (self.vq_window - 1) + sb * (self.top_stride - 1) + top_code
@@ -629,15 +642,19 @@ class THVQVAE(nn.Module):
 
     def encode(self, x: torch.Tensor):
         """x [B, T, K], T a multiple of bottom_stride * top_stride -> (e_t [B, T/16, d], e_b [B, T/4, 2d],
-        commitment loss, (top indices, bottom indices)). Codes of block j see frames up to its end."""
+        commitment loss, (top indices, bottom indices)). Codes of block j see frames up to its end.
+        Without the top level (hierarchical=False, the ablation): e_t zeros, top indices None."""
         sb, st = self.cfg.bottom_stride, self.cfg.top_stride
         nb = x.shape[1] // sb
         h_b = self.enc_b(F.leaky_relu(self.enc_b_down(x, [sb * i + sb - 1 for i in range(nb)]), 0.2))
-        h_t = self.enc_t(F.leaky_relu(self.enc_t_down(h_b, [st * i + st - 1 for i in range(nb // st)]), 0.2))
-        if self.training and not bool(self.filled[0]):
-            with torch.no_grad():
-                self._fill(0, self.q_t, h_t)
-        e_t, i_t, c_t = self.q_t(h_t)
+        if self.cfg.hierarchical:
+            h_t = self.enc_t(F.leaky_relu(self.enc_t_down(h_b, [st * i + st - 1 for i in range(nb // st)]), 0.2))
+            if self.training and not bool(self.filled[0]):
+                with torch.no_grad():
+                    self._fill(0, self.q_t, h_t)
+            e_t, i_t, c_t = self.q_t(h_t)
+        else:  # the one-VQ-VAE ablation: E_t and the top codebook are not run (no commitment, no EMA update)
+            e_t, i_t, c_t = h_b.new_zeros(h_b.shape[0], nb // st, self.cfg.d_vq), None, h_b.new_zeros(())
         top = torch.cat([e_t.new_zeros(e_t.shape[0], 1, e_t.shape[2]), e_t], 1)
         d_t = self.decode_top(top, [i // st + 1 for i in range(nb)], [i % st for i in range(nb)], None, None)
         z_b = torch.cat([d_t, h_b], -1)  # Eq. 12: stack along features
@@ -668,12 +685,17 @@ class THVQVAE(nn.Module):
     def decode_top(self, top, top_index, sub, valid, cache) -> torch.Tensor:
         """D_t for bottom steps: top [B, 1 + n_t, d] (row 0: the previous call's last top code), bottom
         step i from top code top_index[i] at position sub[i] of its block -> [B, n_b, d]."""
+        if not self.cfg.hierarchical:  # the one-VQ-VAE ablation: no top level, so nothing from D_t
+            return top.new_zeros(top.shape[0], len(top_index), self.cfg.d_vq)
         return run_layers([self.dt], self.dt_up(top, top_index, sub), valid, cache, "m_dt")
 
     def decode_rows(self, top, bottom, top_index, top_sub, bottom_index, bottom_sub, valid, cache) -> torch.Tensor:
         """D_b for frames: frame i uses top code top_index[i] (at bottom position top_sub[i]) and bottom code
         bottom_index[i] (at frame position bottom_sub[i]) -> rig [B, n, K]."""
-        up_t = self.db_up_t(top, top_index, top_sub)
+        if self.cfg.hierarchical:
+            up_t = self.db_up_t(top, top_index, top_sub)
+        else:  # the one-VQ-VAE ablation: D_b sees zeros in place of the top code
+            up_t = top.new_zeros(top.shape[0], len(top_index), self.cfg.d_vq)
         x = torch.cat([up_t, bottom[:, torch.tensor(bottom_index, dtype=torch.long, device=bottom.device)]], -1)
         x = self.db_up(x, list(range(x.shape[1])), bottom_sub)
         return self.db_head(run_layers([self.db], x, valid, cache, "m_db"))
@@ -858,7 +880,9 @@ class DEEPTalk(nn.Module):
         cache["m_face"] = rows[:, rows.shape[1] - hist :]
         # top codes whose first frame is emitted in these rows
         top_rows = list(range(o_t, n, s))
-        if top_rows:
+        if not cfg.hierarchical:  # the one-VQ-VAE ablation: no top codes to predict (D_t, D_b read zeros)
+            top = face.new_zeros(face.shape[0], 1 + len(top_rows), cfg.d_vq)
+        elif top_rows:
             k = (pos0[:, None] + torch.tensor(top_rows, device=face.device) - la) // s
             x = self.gen.top_down(rows, [r + hist for r in top_rows])
             h = run_layers(self.gen.top_layers, x, k >= 0, cache, "m_top")
@@ -946,7 +970,8 @@ class DEEPTalk(nn.Module):
     # -- training -----------------------------------------------------------------------------
     def stage_parameters(self, stage: str):
         """What each stage trains: DEE (both encoders, a, b, the prototypes); the TH-VQVAE (codebooks
-        move by EMA, not the optimiser); the generator (DEE and TH-VQVAE frozen, as the paper)."""
+        move by EMA, not the optimiser); the generator (DEE and TH-VQVAE frozen, as the paper). Without the
+        top level (hierarchical=False) its modules stay in these lists and get no gradients."""
         parts = {"dee": self.dee, "vqvae": self.vq, "generator": self.gen}
         if stage not in parts:
             raise ValueError(f"unknown stage {stage!r}; DEEPTalk has {', '.join(self.stages)}")
@@ -997,7 +1022,7 @@ class DEEPTalk(nn.Module):
         e_t, e_b, commit, (i_t, i_b) = self.vq.encode(self._pad_frames(target))
         rec = ((self.vq.decode(e_t, e_b)[:, :t] - target) ** 2).sum(-1).mean()
         total = cfg.w_vq_rec * rec + cfg.w_commit * commit
-        used = {"top_codes": i_t.unique().numel(), "bottom_codes": i_b.unique().numel()}
+        used = {"top_codes": 0 if i_t is None else i_t.unique().numel(), "bottom_codes": i_b.unique().numel()}
         parts = {"rec": rec.detach(), "commit": commit.detach()}
         parts.update({k: torch.tensor(float(v), device=target.device) for k, v in used.items()})
         return total, parts

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from retarget.spaces import get_space
 from training.emotions import EMOTIONS
 
-from .blocks import predict_aligned, velocity_loss
+from .blocks import lip_mask, predict_aligned, velocity_loss
 from .frontend import CausalConv, MelFrontend
 
 
@@ -62,6 +62,19 @@ class DEITalkConfig:
     w_cla: float = 0.1  # lambda_2
     w_pos: float = 1.0  # lambda_3
     w_vel: float = 4.0  # lambda_4
+    # The paper's ablations (Table 3): without the DEI module (no intensity features, no contrast
+    # or classification loss; `auto` then has no emotion estimate) and without DPE.
+    dei: bool = True
+    dpe: bool = True
+    # emorig's addition, off in the paper preset (the shipped model turns it on): a closure head.
+    # Regressing toward the lip press shrinks it when the network is unsure (P/B/M end half-shut),
+    # so a yes/no closure probability (BCE on the teacher's P/B/M plateaus) gates a second head,
+    # the face with the lips sealed, trained only on sealed frames. Output = base + gate * (sealed
+    # - base) on the lip curves, gate = sigmoid(closure_sharpness * logit).
+    closure_head: bool = False
+    w_closure: float = 0.1
+    w_sealed: float = 1.0
+    closure_sharpness: float = 3.0
 
     def __post_init__(self):  # JSON gives lists; keep tuples so configs compare equal
         for name in ("frontend_dilations", "motion_channels", "motion_dilations", "tcn_dilations"):
@@ -124,21 +137,25 @@ class DEITalk(nn.Module):
         self.cfg = cfg
         n_emotions = len(EMOTIONS)
         self.frontend = MelFrontend(cfg.n_mels, cfg.d_speech, cfg.tcn_kernel, cfg.frontend_dilations)
-        # DEI (Sec. 3.3)
-        self.speech_emo = nn.Linear(cfg.d_speech, cfg.d_emo)
-        self.motion_encoder = MotionEncoder(cfg)
-        self.classifier = nn.Sequential(
-            nn.Linear(cfg.d_emo, cfg.classifier_hidden), nn.ReLU(), nn.Linear(cfg.classifier_hidden, n_emotions)
-        )
+        if cfg.dei:  # DEI (Sec. 3.3)
+            self.speech_emo = nn.Linear(cfg.d_speech, cfg.d_emo)
+            self.motion_encoder = MotionEncoder(cfg)
+            self.classifier = nn.Sequential(
+                nn.Linear(cfg.d_emo, cfg.classifier_hidden), nn.ReLU(), nn.Linear(cfg.classifier_hidden, n_emotions)
+            )
         # Style: emotion weights + intensity control -> 16-d E_sty (Sec. 3.4)
         self.style = nn.Linear(n_emotions + 1, cfg.d_style)
         # Emotion-guided TCN decoder (Eq. 7): every layer sees [F_{i-1}, E_sty, E_in].
-        cond = cfg.d_style + cfg.d_emo
+        cond = cfg.d_style + (cfg.d_emo if cfg.dei else 0)
         chans = [cfg.d_speech] + [cfg.tcn_channels] * len(cfg.tcn_dilations)
         self.decoder = nn.ModuleList(
             CausalConv(a + cond, b, cfg.tcn_kernel, d) for a, b, d in zip(chans, chans[1:], cfg.tcn_dilations)
         )
         self.head = nn.Linear(cfg.tcn_channels, cfg.n_curves)
+        if cfg.closure_head:
+            self.closure_logit = nn.Linear(cfg.tcn_channels, 1)
+            self.sealed_head = nn.Linear(cfg.tcn_channels, cfg.n_curves)
+            self.register_buffer("lip", lip_mask(cfg.space).float(), persistent=False)
 
     # -- the causal network -------------------------------------------------------------------
     def forward(self, mel, emotion, intensity, positions, auto: bool = False):
@@ -148,8 +165,9 @@ class DEITalk(nn.Module):
         positions [B, T] absolute frame indices (for DPE). Returns a dict of
         rig [B, T, K], saliency [B, T], emotion_logits [B, T, 8], s_emo [B, T, d_emo]."""
         cfg = self.cfg
-        s = self.frontend(mel)
-        s = s + dynamic_positional_encoding(positions, cfg.d_speech, cfg.dpe_horizon)  # Eq. 3
+        s = self._positions(self.frontend(mel), positions)
+        if not cfg.dei:
+            return self._decode(s, None, None, emotion, intensity, auto, None)
         s_emo = self.speech_emo(s)
         s_max = causal_sliding_max(s_emo, cfg.saliency_window)  # Eq. 4, causal
         return self._decode(s, s_emo, s_max, emotion, intensity, auto, None)
@@ -159,8 +177,9 @@ class DEITalk(nn.Module):
         (a dict of tensors, {} at the start of a stream, updated in place) holds every conv's last
         inputs and the s_emo rows the sliding max still needs. Same results as forward."""
         cfg = self.cfg
-        s = self.frontend.step(mel, cache)
-        s = s + dynamic_positional_encoding(positions, cfg.d_speech, cfg.dpe_horizon)
+        s = self._positions(self.frontend.step(mel, cache), positions)
+        if not cfg.dei:
+            return self._decode(s, None, None, emotion, intensity, auto, cache)
         s_emo = self.speech_emo(s)
         # The last window-1 rows, -inf before the stream began: a fixed size, so subjects at any
         # point of their streams batch together (step_batch concatenates caches).
@@ -172,17 +191,26 @@ class DEITalk(nn.Module):
         cache["s_emo"] = joined[:, joined.shape[1] - (cfg.saliency_window - 1) :]
         return self._decode(s, s_emo, s_max, emotion, intensity, auto, cache)
 
+    def _positions(self, s, positions):
+        if not self.cfg.dpe:  # ablation: no positional encoding at all
+            return s
+        return s + dynamic_positional_encoding(positions, self.cfg.d_speech, self.cfg.dpe_horizon)  # Eq. 3
+
     def _decode(self, s, s_emo, s_max, emotion, intensity, auto, cache: dict | None):
-        saliency = F.cosine_similarity(s_emo, s_max, dim=-1)  # Eq. 5
-        e_in = saliency[..., None] * s_emo  # Eq. 6
-        logits = self.classifier(s_max)
+        if s_emo is not None:
+            saliency = F.cosine_similarity(s_emo, s_max, dim=-1)  # Eq. 5
+            e_in = saliency[..., None] * s_emo  # Eq. 6
+            logits = self.classifier(s_max)
+        else:  # ablation without DEI: no saliency, no emotion estimate (auto = an even blend)
+            saliency = s.new_ones(s.shape[:2])
+            logits = s.new_zeros(*s.shape[:2], len(EMOTIONS))
         if auto:  # emotion from the speech: the classifier's probabilities drive the style
             emotion_t = logits.softmax(-1)
         else:
             emotion_t = emotion[:, None, :].expand(-1, s.shape[1], -1)
         inten_t = intensity[:, None, None].expand(-1, s.shape[1], 1)
         e_sty = self.style(torch.cat([emotion_t, inten_t], -1))
-        cond = torch.cat([e_sty, e_in], -1).transpose(1, 2)
+        cond = (torch.cat([e_sty, e_in], -1) if self.cfg.dei else e_sty).transpose(1, 2)
         x = s.transpose(1, 2)
         for i, conv in enumerate(self.decoder):  # Eq. 7: fusion at every layer
             inp = torch.cat([x, cond], 1)
@@ -191,8 +219,19 @@ class DEITalk(nn.Module):
             else:
                 y, cache[f"dec{i}"] = conv.step(inp, cache.get(f"dec{i}"))
                 x = F.relu(y)
-        rig = self.head(x.transpose(1, 2))
-        return {"rig": rig, "saliency": saliency, "emotion_logits": logits, "s_emo": s_emo}
+        x = x.transpose(1, 2)
+        rig = self.head(x)
+        out = {"saliency": saliency, "emotion_logits": logits}
+        if s_emo is not None:
+            out["s_emo"] = s_emo
+        if self.cfg.closure_head:
+            closure = self.closure_logit(x)[..., 0]
+            sealed = self.sealed_head(x)
+            gate = torch.sigmoid(self.cfg.closure_sharpness * closure)[..., None] * self.lip
+            out.update(rig_base=rig, closure_logit=closure, sealed=sealed)
+            rig = rig + gate * (sealed - rig)
+        out["rig"] = rig
+        return out
 
     def predict(self, mel, emotion, intensity, silence_mel: float, auto: bool = False):
         return predict_aligned(self, mel, emotion, intensity, silence_mel, auto)
@@ -209,13 +248,28 @@ class DEITalk(nn.Module):
         cfg = self.cfg
         mel, target, emotion = batch["mel"], batch["target"], batch["emotion"]
         out = self.predict(mel, emotion, batch["intensity"], batch["silence_mel"])
-        s_max = out["s_emo"].amax(1)  # Eq. 4 over the window
-        m_max = self.motion_encoder(target).amax(1)
-        sim = F.normalize(s_max, dim=-1) @ F.normalize(m_max, dim=-1).T / cfg.tau  # Eq. 9
-        labels = torch.arange(len(sim), device=sim.device)
-        con = 0.5 * (F.cross_entropy(sim, labels) + F.cross_entropy(sim.T, labels))  # Eq. 10
-        cla = F.cross_entropy(self.classifier(s_max), emotion)  # Eq. 11 (soft labels allowed)
-        pos = ((out["rig"] - target) ** 2).sum(-1).mean()  # Eq. 12
-        vel = velocity_loss(out["rig"], target)  # Eq. 13
-        total = cfg.w_con * con + cfg.w_cla * cla + cfg.w_pos * pos + cfg.w_vel * vel
-        return total, {"con": con.detach(), "cla": cla.detach(), "pos": pos.detach(), "vel": vel.detach()}
+        # The paper's losses train the base output; the closure head's gate is trained on its own.
+        rig = out.get("rig_base", out["rig"])
+        pos = ((rig - target) ** 2).sum(-1).mean()  # Eq. 12
+        vel = velocity_loss(rig, target)  # Eq. 13
+        total = cfg.w_pos * pos + cfg.w_vel * vel
+        parts = {"pos": pos, "vel": vel}
+        if cfg.dei:
+            s_max = out["s_emo"].amax(1)  # Eq. 4 over the window
+            m_max = self.motion_encoder(target).amax(1)
+            sim = F.normalize(s_max, dim=-1) @ F.normalize(m_max, dim=-1).T / cfg.tau  # Eq. 9
+            labels = torch.arange(len(sim), device=sim.device)
+            parts["con"] = 0.5 * (F.cross_entropy(sim, labels) + F.cross_entropy(sim.T, labels))  # Eq. 10
+            parts["cla"] = F.cross_entropy(self.classifier(s_max), emotion)  # Eq. 11 (soft labels allowed)
+            total = total + cfg.w_con * parts["con"] + cfg.w_cla * parts["cla"]
+        if cfg.closure_head and "closure" in batch:
+            label = batch["closure"]
+            known, sealed = label >= 0, label > 0.5
+            if bool(known.any()):
+                parts["closure"] = F.binary_cross_entropy_with_logits(out["closure_logit"][known], label[known])
+                total = total + cfg.w_closure * parts["closure"]
+            if bool(sealed.any()):
+                err = (out["sealed"] - target) ** 2 * self.lip
+                parts["sealed"] = err[sealed].sum(-1).mean()
+                total = total + cfg.w_sealed * parts["sealed"]
+        return total, {k: v.detach() for k, v in parts.items()}

@@ -1,0 +1,144 @@
+"""DEITalk's ablation switches (the paper's Table 3) and emorig's closure head.
+
+Tiny configs only (CPU, seconds)."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from preset_checks import assert_streaming_equals_offline, onehot, speechlike, teacher_batch  # noqa: E402
+
+from bridge.model import Controls  # noqa: E402
+from retarget.spaces import get_space  # noqa: E402
+from training.dataset import Clip, WindowSampler  # noqa: E402
+from training.inference import TorchFaceModel  # noqa: E402
+from training.models import DEITalk, DEITalkConfig  # noqa: E402
+from training.models.blocks import lip_mask  # noqa: E402
+from training.models.frontend import normalise_mel  # noqa: E402
+from training.teacher import bilabial_closure  # noqa: E402
+
+SILENCE = float(normalise_mel(torch.tensor(np.log(1e-10))))
+ARKIT = get_space("arkit")
+VARIANTS = {
+    "no_dei": dict(dei=False),
+    "no_dpe": dict(dpe=False),
+    "closure_head": dict(closure_head=True),
+}
+
+
+def tiny(**kw) -> DEITalkConfig:
+    base = dict(
+        d_speech=32,
+        d_emo=16,
+        motion_channels=(16, 16, 16, 16),
+        classifier_hidden=8,
+        d_style=8,
+        tcn_channels=32,
+        saliency_window=8,
+        lookahead=3,
+    )
+    return DEITalkConfig(**(base | kw))
+
+
+def batch_with_closures(n=16):
+    """teacher_batch plus closure labels on the quiet frames, where the target seals the lips
+    (mouthClose = jawOpen): an event the audio tells apart."""
+    mel, y, e, k = teacher_batch(n)
+    quiet = y[..., ARKIT.index("jawOpen")] < 0.05
+    y = y.clone()
+    y[..., ARKIT.index("mouthClose")] = torch.where(quiet, y[..., ARKIT.index("jawOpen")], 0.0)
+    return dict(mel=mel, target=y, emotion=e, intensity=k, silence_mel=SILENCE, closure=quiet.float())
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_variants_train_every_parameter_and_stream_like_offline(variant):
+    torch.manual_seed(0)
+    net = DEITalk(tiny(**VARIANTS[variant]))
+    loss, parts = net.loss(batch_with_closures(4))
+    loss.backward()
+    # No dead weights: DDP refuses parameters without gradients, and they would be dead bytes.
+    assert all(p.grad is not None for p in net.parameters())
+    if variant == "no_dei":
+        assert set(parts) == {"pos", "vel"}  # no contrast, no classification
+    if variant == "closure_head":
+        assert {"closure", "sealed"} <= set(parts)
+    controls = Controls(emotion=onehot("happy"), intensity=0.8, auto=variant != "no_dei")
+    assert_streaming_equals_offline(TorchFaceModel(net.eval()), speechlike(1.0, seed=2), controls)
+
+
+def test_without_dpe_the_face_does_not_depend_on_when_the_words_come():
+    torch.manual_seed(0)
+    mel = torch.randn(1, 30, 80)
+    lead = DEITalk(tiny()).cfg.left_context  # both see only silence before the words
+    early = torch.cat([torch.full((1, lead, 80), SILENCE), mel, torch.full((1, 50, 80), SILENCE)], 1)
+    late = torch.cat([torch.full((1, lead + 50, 80), SILENCE), mel], 1)
+    for dpe, same in ((True, False), (False, True)):
+        net = DEITalk(tiny(dpe=dpe)).eval()
+        with torch.no_grad():
+            a = net.predict(early, torch.eye(8)[:1], torch.ones(1), SILENCE)["rig"][:, lead + 20 : lead + 30]
+            b = net.predict(late, torch.eye(8)[:1], torch.ones(1), SILENCE)["rig"][:, lead + 70 : lead + 80]
+        assert torch.allclose(a, b, atol=1e-5) == same
+
+
+def test_the_closure_gate_swaps_in_the_sealed_face_on_lip_curves_only():
+    torch.manual_seed(0)
+    net = DEITalk(tiny(closure_head=True)).eval()
+    mel = torch.randn(1, 40, 80)
+    lip = lip_mask("arkit")
+    for bias in (40.0, -40.0):
+        with torch.no_grad():
+            net.closure_logit.weight.zero_()
+            net.closure_logit.bias.fill_(bias)
+            out = net.predict(mel, torch.eye(8)[:1], torch.ones(1), SILENCE)
+        sure = bias > 0
+        expect_lips = out["sealed"][..., lip] if sure else out["rig_base"][..., lip]
+        torch.testing.assert_close(out["rig"][..., lip], expect_lips)
+        torch.testing.assert_close(out["rig"][..., ~lip], out["rig_base"][..., ~lip])
+
+
+def test_the_closure_head_learns_where_the_lips_seal():
+    torch.manual_seed(0)
+    net = DEITalk(tiny(closure_head=True, w_closure=1.0))  # a stronger weight: fewer steps here
+    batch = batch_with_closures(32)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    first = None
+    for _ in range(150):
+        loss, parts = net.loss(batch)
+        first = first if first is not None else parts["closure"].item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert parts["closure"].item() < 0.5 * first
+    with torch.no_grad():
+        out = net.eval().predict(batch["mel"], batch["emotion"], batch["intensity"], SILENCE)
+    sealed = batch["closure"] > 0.5
+    prob = out["closure_logit"].sigmoid()
+    assert (prob[sealed] > 0.5).float().mean() > 0.8 and (prob[~sealed] < 0.5).float().mean() > 0.8
+    gap = out["rig"][..., ARKIT.index("jawOpen")] - out["rig"][..., ARKIT.index("mouthClose")]
+    assert gap[sealed].abs().mean() < 0.05  # where it is sure, the lips meet
+
+
+def test_teacher_closure_labels_cover_bilabials_only():
+    phones = [(0.0, 0.2, "AA"), (0.2, 0.3, "P"), (0.3, 0.5, "AA"), (0.5, 0.6, "F"), (0.6, 0.8, "AA"), (0.8, 0.9, "M")]
+    phones += [(0.9, 1.1, "IY")]
+    sealed = bilabial_closure(phones, 110, 100.0)
+    frames = np.flatnonzero(sealed)
+    p = frames[frames < 50]
+    m = frames[frames >= 50]
+    assert len(p) and 20 <= p.min() and p.max() <= 30  # inside the P
+    assert len(m) and 80 <= m.min() and m.max() <= 90  # inside the M, nothing on the F
+    assert not sealed[:20].any() and not sealed[31:80].any() and not sealed[91:].any()
+
+
+def test_windows_carry_closure_labels_and_unknown_is_minus_one():
+    n = 50
+    base = dict(prosody=np.zeros((n, 3), np.float32), target=np.zeros((n, len(ARKIT)), np.float32))
+    base |= dict(emotion=onehot("neutral"), intensity=0.0, speaker="s", text=None)
+    labelled = Clip("a", np.zeros((n, 80), np.float32), closure=np.ones(n, np.float32), **base)
+    unknown = Clip("b", np.zeros((n, 80), np.float32), **base)
+    sampler = WindowSampler([labelled, unknown], window=60)  # longer than the clips: padding
+    batch = sampler.collate([(0, 0), (1, 0)])
+    assert batch["closure"].shape == (2, 60)
+    assert (batch["closure"][0, :n] == 1).all() and (batch["closure"][0, n:] == 0).all()
+    assert (batch["closure"][1] == -1).all()
