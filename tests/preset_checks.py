@@ -12,6 +12,24 @@ from training.models.frontend import LogMel, normalise_mel
 ARKIT = get_space("arkit")
 
 
+def tiny_deitalk(space="arkit", **kw):
+    """A DEITalk config small enough for tests (seconds on a CPU)."""
+    from training.models import DEITalkConfig
+
+    base = dict(
+        space=space,
+        d_speech=32,
+        d_emo=16,
+        motion_channels=(16, 16, 16, 16),
+        classifier_hidden=8,
+        d_style=8,
+        tcn_channels=32,
+        saliency_window=8,
+        lookahead=3,
+    )
+    return DEITalkConfig(**(base | kw))
+
+
 def onehot(label: str) -> np.ndarray:
     v = np.zeros(len(EMOTIONS), np.float32)
     v[EMOTIONS.index(label)] = 1

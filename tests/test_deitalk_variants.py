@@ -8,12 +8,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from preset_checks import assert_streaming_equals_offline, onehot, speechlike, teacher_batch  # noqa: E402
+from preset_checks import tiny_deitalk as tiny  # noqa: E402
 
 from bridge.model import Controls  # noqa: E402
 from retarget.spaces import get_space  # noqa: E402
 from training.dataset import Clip, WindowSampler  # noqa: E402
 from training.inference import TorchFaceModel  # noqa: E402
-from training.models import DEITalk, DEITalkConfig  # noqa: E402
+from training.models import DEITalk  # noqa: E402
 from training.models.blocks import lip_mask  # noqa: E402
 from training.models.frontend import normalise_mel  # noqa: E402
 from training.teacher import bilabial_closure  # noqa: E402
@@ -25,20 +26,6 @@ VARIANTS = {
     "no_dpe": dict(dpe=False),
     "closure_head": dict(closure_head=True),
 }
-
-
-def tiny(**kw) -> DEITalkConfig:
-    base = dict(
-        d_speech=32,
-        d_emo=16,
-        motion_channels=(16, 16, 16, 16),
-        classifier_hidden=8,
-        d_style=8,
-        tcn_channels=32,
-        saliency_window=8,
-        lookahead=3,
-    )
-    return DEITalkConfig(**(base | kw))
 
 
 def batch_with_closures(n=16):

@@ -21,6 +21,7 @@ from preset_checks import (  # noqa: E402
     speechlike,
     teacher_batch,
 )
+from preset_checks import tiny_deitalk as tiny  # noqa: E402
 
 from bridge.model import Controls  # noqa: E402
 from retarget.errors import InputError  # noqa: E402
@@ -32,21 +33,6 @@ from training.models import DEITalk, DEITalkConfig  # noqa: E402
 from training.models.frontend import LogMel, normalise_mel  # noqa: E402
 
 SILENCE = float(normalise_mel(torch.tensor(np.log(1e-10))))
-
-
-def tiny(space="arkit", **kw) -> DEITalkConfig:
-    base = dict(
-        space=space,
-        d_speech=32,
-        d_emo=16,
-        motion_channels=(16, 16, 16, 16),
-        classifier_hidden=8,
-        d_style=8,
-        tcn_channels=32,
-        saliency_window=8,
-        lookahead=3,
-    )
-    return DEITalkConfig(**(base | kw))
 
 
 @pytest.fixture(scope="module")
