@@ -202,8 +202,14 @@ def validate(net, sampler: WindowSampler, windows, stage: str, device: str, batc
     lip = lip_mask(net.cfg.space).to(device)
     sums: dict[str, float] = {}
     n = 0
-    for i in range(0, len(windows), batch):
-        b = _to_device(sampler.collate(windows[i : i + batch], np.random.default_rng(i)), device)
+    batches = [
+        _to_device(sampler.collate(windows[i : i + batch], np.random.default_rng(i)), device)
+        for i in range(0, len(windows), batch)
+    ]
+    # Decision thresholds (deitalk's closure gate) are fitted here, on held-out voices, before
+    # the errors that choose the best checkpoint are measured.
+    fitted = net.calibrate(batches) if hasattr(net, "calibrate") else {}
+    for b in batches:
         total, parts = net.loss(b, stage)
         pred = net.predict(b["mel"], b["emotion"], b["intensity"], SILENCE_MEL)["rig"]
         err = (pred - b["target"]) ** 2
@@ -215,7 +221,7 @@ def validate(net, sampler: WindowSampler, windows, stage: str, device: str, batc
             sums[name] = sums.get(name, 0.0) + float(v) * k
         n += k
     net.train()
-    return {name: v / n for name, v in sums.items()}
+    return {**{name: v / n for name, v in sums.items()}, **fitted}
 
 
 def plot_log(log_path: Path, png: Path) -> None:

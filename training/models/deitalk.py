@@ -75,6 +75,10 @@ class DEITalkConfig:
     w_closure: float = 0.1
     w_sealed: float = 1.0
     closure_sharpness: float = 3.0
+    # The gate's half point, as a probability. Sealed frames are ~4% of speech, so a network
+    # trained by plain BCE is rarely 50% sure of one on a new voice: training refits this on the
+    # validation windows at every validation (`calibrate`: the best F1 for sealed vs not).
+    closure_threshold: float = 0.5
 
     def __post_init__(self):  # JSON gives lists; keep tuples so configs compare equal
         for name in ("frontend_dilations", "motion_channels", "motion_dilations", "tcn_dilations"):
@@ -227,9 +231,10 @@ class DEITalk(nn.Module):
         if self.cfg.closure_head:
             closure = self.closure_logit(x)[..., 0]
             sealed = self.sealed_head(x)
-            gate = torch.sigmoid(self.cfg.closure_sharpness * closure)[..., None] * self.lip
-            out.update(rig_base=rig, closure_logit=closure, sealed=sealed)
-            rig = rig + gate * (sealed - rig)
+            half = math.log(self.cfg.closure_threshold / (1 - self.cfg.closure_threshold))
+            gate = torch.sigmoid(self.cfg.closure_sharpness * (closure - half))
+            out.update(rig_base=rig, closure_logit=closure, closure_gate=gate, sealed=sealed)
+            rig = rig + gate[..., None] * self.lip * (sealed - rig)
         out["rig"] = rig
         return out
 
@@ -273,3 +278,30 @@ class DEITalk(nn.Module):
                 parts["sealed"] = err[sealed].sum(-1).mean()
                 total = total + cfg.w_sealed * parts["sealed"]
         return total, {k: v.detach() for k, v in parts.items()}
+
+    @torch.no_grad()
+    def calibrate(self, batches) -> dict:
+        """Fit `closure_threshold` on held-out batches (with `closure` labels): the probability
+        that best separates sealed from other frames (F1). Returns what it fitted ({} if nothing)."""
+        if not self.cfg.closure_head:
+            return {}
+        probs, labels = [], []
+        for b in batches:
+            if "closure" not in b:
+                continue
+            logit = self.predict(b["mel"], b["emotion"], b["intensity"], b["silence_mel"])["closure_logit"]
+            known = b["closure"] >= 0
+            probs.append(logit.sigmoid()[known])
+            labels.append(b["closure"][known] > 0.5)
+        if not probs or not bool(torch.cat(labels).any()):
+            return {}
+        p, y = torch.cat(probs), torch.cat(labels)
+        best = (-1.0, self.cfg.closure_threshold)
+        # Candidates from the probabilities themselves: an unsure head's scores may all be tiny.
+        for t in torch.quantile(p.float(), torch.linspace(0.01, 0.999, 200, device=p.device)).unique().tolist():
+            hit = p > t
+            tp = float((hit & y).sum())
+            f1 = 2 * tp / max(float(hit.sum()) + float(y.sum()), 1.0)
+            best = max(best, (f1, t))
+        self.cfg.closure_threshold = min(max(best[1], 1e-4), 1 - 1e-4)  # a finite logit
+        return {"closure_threshold": self.cfg.closure_threshold, "closure_f1": best[0]}
