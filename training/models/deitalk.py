@@ -66,7 +66,7 @@ class DEITalkConfig:
     # or classification loss; `auto` then has no emotion estimate) and without DPE.
     dei: bool = True
     dpe: bool = True
-    # emorig's addition, off in the paper preset (the shipped model turns it on): a closure head.
+    # emorig's addition, off by default (docs/presets.md has what it measured): a closure head.
     # Regressing toward the lip press shrinks it when the network is unsure (P/B/M end half-shut),
     # so a yes/no closure probability (BCE on the teacher's P/B/M plateaus) gates a second head,
     # the face with the lips sealed, trained only on sealed frames. Output = base + gate * (sealed
