@@ -70,12 +70,13 @@ def teacher_batch(n, seconds=0.6, seed=0):
     return torch.stack(audio), torch.stack(targets), torch.stack(emotions), torch.tensor(intens, dtype=torch.float32)
 
 
-def stream_in_random_blocks(model, audio, controls, seed=7):
-    """Feed `audio` through model.step in random block sizes (1 to 2500 samples), then flush."""
+def stream_in_random_blocks(model, audio, controls, seed=7, block=None):
+    """Feed `audio` through model.step in random block sizes (1 to 2500 samples; or all `block`
+    samples, e.g. 160 = the 10 ms blocks of a live stream), then flush."""
     rng = np.random.default_rng(seed)
     state, parts, i = model.new_state(), [], 0
     while i < len(audio):
-        n = int(rng.integers(1, 2500))
+        n = block or int(rng.integers(1, 2500))
         parts.append(model.step(state, audio[i : i + n], controls))
         i += n
     parts.append(model.flush(state, controls))
@@ -86,11 +87,12 @@ def assert_streaming_equals_offline(model, audio, controls, atol=1e-5):
     """-> (offline, stream) after checking they agree frame for frame, with bounded history."""
     offline = model.offline(audio, controls)
     assert len(offline) == (len(audio) - 1) // 160 + 1
-    stream, state = stream_in_random_blocks(model, audio, controls)
-    np.testing.assert_allclose(stream.times, offline.times)
-    np.testing.assert_allclose(stream.frames, offline.frames, atol=atol)
-    np.testing.assert_allclose(stream.emotion_probs, offline.emotion_probs, atol=atol)
-    assert len(state.mel) <= model.context  # bounded memory
+    for block in (None, 160):  # random blocks, then the live 10 ms blocks (one mel row at a start)
+        stream, state = stream_in_random_blocks(model, audio, controls, block=block)
+        np.testing.assert_allclose(stream.times, offline.times)
+        np.testing.assert_allclose(stream.frames, offline.frames, atol=atol)
+        np.testing.assert_allclose(stream.emotion_probs, offline.emotion_probs, atol=atol)
+        assert len(state.mel) <= model.context  # bounded memory
     return offline, stream
 
 

@@ -432,9 +432,9 @@ class EmoTalker(nn.Module):
         first, first + l, ... of the window (first in 0 .. l-1)."""
         cfg = self.cfg
         t = audio.shape[1]
-        rows = torch.arange(first, t, cfg.downsample, device=audio.device)
-        if len(rows) == 0:  # a window shorter than one code
+        if first >= t:  # no code ends in this window (a stream's first few rows)
             return audio.new_zeros(audio.shape[0], 0, cfg.code_dim)
+        rows = torch.arange(first, t, cfg.downsample, device=audio.device)
         if auto:  # the speech's own emotion, token by token
             weights = logits[:, rows].softmax(-1)
         else:
