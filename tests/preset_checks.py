@@ -6,10 +6,12 @@ import torch
 
 from bridge.model import ModelOutput
 from retarget.spaces import get_space
+from training.dataset import SILENCE_MEL
 from training.emotions import EMOTIONS, emotion_overlays
 from training.models.frontend import LogMel, normalise_mel
 
 ARKIT = get_space("arkit")
+SILENCE = SILENCE_MEL  # the normalised log-mel of silence (training/dataset.py)
 
 
 def tiny_deitalk(space="arkit", **kw):

@@ -7,20 +7,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from preset_checks import assert_streaming_equals_offline, onehot, speechlike, teacher_batch  # noqa: E402
+from preset_checks import ARKIT, SILENCE, assert_streaming_equals_offline, onehot, speechlike, teacher_batch  # noqa: E402  # noqa: E402
 from preset_checks import tiny_deitalk as tiny  # noqa: E402
 
 from bridge.model import Controls  # noqa: E402
-from retarget.spaces import get_space  # noqa: E402
 from training.dataset import Clip, WindowSampler  # noqa: E402
 from training.inference import TorchFaceModel  # noqa: E402
 from training.models import DEITalk  # noqa: E402
 from training.models.blocks import lip_mask  # noqa: E402
-from training.models.frontend import normalise_mel  # noqa: E402
 from training.teacher import bilabial_closure  # noqa: E402
 
-SILENCE = float(normalise_mel(torch.tensor(np.log(1e-10))))
-ARKIT = get_space("arkit")
 VARIANTS = {
     "no_dei": dict(dei=False),
     "no_dpe": dict(dpe=False),

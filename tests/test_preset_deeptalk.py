@@ -17,7 +17,11 @@ import soundfile as sf
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from preset_checks import assert_streaming_equals_offline  # noqa: E402
+from preset_checks import (  # noqa: E402
+    ARKIT,
+    SILENCE,
+    assert_streaming_equals_offline,  # noqa: E402
+)
 
 from bridge.model import Controls, ModelOutput  # noqa: E402
 from retarget.spaces import get_space  # noqa: E402
@@ -37,9 +41,6 @@ from training.models.deeptalk import (  # noqa: E402
     sliding_gpo,
 )
 from training.models.frontend import LogMel, normalise_mel  # noqa: E402
-
-SILENCE = float(normalise_mel(torch.tensor(np.log(1e-10))))
-ARKIT = get_space("arkit")
 
 
 def tiny(space="arkit", **kw) -> DEEPTalkConfig:

@@ -14,7 +14,7 @@ from conftest import run_emorig
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from preset_checks import assert_streaming_equals_offline, onehot  # noqa: E402
+from preset_checks import ARKIT, SILENCE, assert_streaming_equals_offline, onehot  # noqa: E402  # noqa: E402
 
 from bridge.model import Controls  # noqa: E402
 from retarget.spaces import get_space  # noqa: E402
@@ -29,9 +29,6 @@ from training.models.emotalk import (  # noqa: E402
     periodic_positional_encoding,
 )
 from training.models.frontend import LogMel, normalise_mel  # noqa: E402
-
-SILENCE = float(normalise_mel(torch.tensor(np.log(1e-10))))
-ARKIT = get_space("arkit")
 
 
 def tiny(space="arkit", **kw) -> EmoTalkConfig:

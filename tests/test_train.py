@@ -138,6 +138,15 @@ def test_init_fine_tunes_from_a_checkpoint_and_adds_the_closure_head(corpus, tmp
     refused = train(corpus, tmp_path / "wider", "--steps", "1", "--init", base, "--set", "tcn_channels=32")
     assert refused.returncode == 2 and "do not fit" in refused.stderr and str(base) in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+    other_rig = train(corpus, tmp_path / "mh", "--steps", "1", "--init", base, "--rig", "metahuman")
+    assert other_rig.returncode == 2 and "outputs arkit, not metahuman" in other_rig.stderr
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "config.json").write_text((base / "config.json").read_text())
+    (damaged / "model.safetensors").write_bytes(b"not weights")
+    broken = train(corpus, tmp_path / "from-damaged", "--steps", "1", "--init", damaged)
+    assert broken.returncode == 2 and "not a safetensors file" in broken.stderr
+    assert len(broken.stderr.strip().splitlines()) == 1 and not (tmp_path / "from-damaged").exists()
 
 
 def test_training_lowers_the_validation_error(corpus, tmp_path):

@@ -67,11 +67,22 @@ def read_config(folder) -> dict:
     return doc
 
 
-def load_checkpoint(folder, device: str = "cpu"):
-    """-> (model in eval mode on `device`, config document)."""
+def read_weights(folder) -> dict:
+    """The folder's model.safetensors as {name: tensor}; missing or damaged is a one-line error."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    wpath = Path(folder) / WEIGHTS
+    if not wpath.is_file():
+        raise InputError("missing", path=wpath)
+    try:
+        return load_file(str(wpath))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise InputError(f"not a safetensors file ({e})", path=wpath) from None
+
+
+def load_checkpoint(folder, device: str = "cpu"):
+    """-> (model in eval mode on `device`, config document)."""
     from training.models import PRESETS
 
     folder = Path(folder)
@@ -90,12 +101,7 @@ def load_checkpoint(folder, device: str = "cpu"):
         model = net_cls(cfg)
     except Exception as e:  # e.g. an unknown rig space
         raise InputError(f"config does not build a model ({e})", path=cpath) from None
-    if not wpath.is_file():
-        raise InputError("missing", path=wpath)
-    try:
-        state = load_file(str(wpath))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise InputError(f"not a safetensors file ({e})", path=wpath) from None
+    state = read_weights(folder)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:

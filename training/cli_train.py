@@ -80,7 +80,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--preset", choices=PRESET_NAMES, help="network family")
     p.add_argument("--data", required=True, help="manifest (.jsonl) from `emorig data`")
     p.add_argument("-o", "--output", required=True, help="run folder (becomes the checkpoint)")
-    p.add_argument("--rig", default="arkit", help="rig space the network outputs (default arkit)")
+    p.add_argument(
+        "--rig", help="rig space the network outputs (default arkit; with --init or --resume: the checkpoint's)"
+    )
     p.add_argument("--steps", type=_count, default=2000, help="optimiser steps per training stage (default 2000)")
     p.add_argument("--batch", type=_count, default=16, help="windows per step (per process; default 16)")
     p.add_argument("--lr", type=_positive, help="learning rate (default: the preset's, from its paper)")

@@ -43,7 +43,7 @@ class TrainOptions:
     preset: str
     data: Path
     out: Path
-    rig: str = "arkit"
+    rig: str | None = None  # None: arkit, or the checkpoint's with --init / --resume
     steps: int = 2000  # per stage
     batch: int = 16
     lr: float | None = None  # None: the preset config's `lr`, else 1e-4
@@ -155,23 +155,26 @@ def _to_device(batch: dict, device: str) -> dict:
     return out
 
 
-def start_from(folder, preset: str | None, overrides: dict):
-    """A network for fine-tuning: the checkpoint's preset, rig and config with `overrides` on top,
-    holding the checkpoint's weights. Parts the overrides add (e.g. `closure_head`) start fresh;
-    a change of shape (another rig, other widths) is refused: those weights would not fit."""
-    from safetensors.torch import load_file
-
-    from training.checkpoint import WEIGHTS
+def start_from(folder, preset: str | None, rig: str | None, overrides: dict):
+    """A network to go on training (--resume: no overrides) or fine-tune (--init): the checkpoint's
+    preset, rig and config with `overrides` on top, holding the checkpoint's weights. Parts the
+    overrides add (e.g. `closure_head`) start fresh; a change of shape (another rig, other
+    widths) is refused: those weights would not fit."""
+    from training.checkpoint import read_weights
 
     doc = read_config(folder)
     if preset is not None and preset != doc["preset"]:
-        raise InputError(f"--init holds a {doc['preset']} network, not {preset}", path=folder)
+        raise InputError(f"holds a {doc['preset']} network, not {preset}", path=folder)
+    if rig is not None and rig != doc["space"]:
+        raise InputError(f"outputs {doc['space']}, not {rig}: its weights fit that rig only", path=folder)
     net = build_net(doc["preset"], doc["space"], {**doc["config"], **overrides})
-    weights = load_file(str(Path(folder) / WEIGHTS))
+    weights = read_weights(folder)
     own = net.state_dict()
     unfit = sorted(k for k, v in weights.items() if k not in own or own[k].shape != v.shape)
+    if not overrides:  # the same config: every weight must be there
+        unfit += sorted(set(own) - set(weights))
     if unfit:
-        raise InputError(f"--init weights do not fit the new config (first: {unfit[0]})", path=folder)
+        raise InputError(f"weights do not fit the config (first: {unfit[0]})", path=folder)
     net.load_state_dict(weights, strict=False)
     return net, doc["preset"]
 
@@ -267,16 +270,11 @@ def train(o: TrainOptions) -> Path:
         raise InputError("already holds a training run; pass --resume to continue it or choose another -o", path=out)
 
     if o.resume:
-        doc = read_config(last)
-        net = build_net(doc["preset"], doc["space"], doc["config"])
-        from safetensors.torch import load_file
-
-        net.load_state_dict(load_file(str(last / "model.safetensors")))
-        preset = doc["preset"]
+        net, preset = start_from(last, o.preset, o.rig, {})
     elif o.init is not None:
-        net, preset = start_from(o.init, o.preset, o.overrides)
+        net, preset = start_from(o.init, o.preset, o.rig, o.overrides)
     else:
-        net = build_net(o.preset, o.rig, o.overrides)
+        net = build_net(o.preset, o.rig or "arkit", o.overrides)
         preset = o.preset
     rig = net.cfg.space  # on --resume, the run's own rig
     entries = read_manifest(o.data)

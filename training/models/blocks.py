@@ -1,5 +1,5 @@
-"""Pieces more than one preset uses: aligned prediction, the lip/non-lip split of a rig, causal
-ALiBi self-attention over a bounded window, and an EMA vector quantiser.
+"""Pieces more than one preset uses: aligned prediction, the lip/non-lip split of a rig, speaker
+style rows, causal ALiBi self-attention over a bounded window, and an EMA vector quantiser.
 
 Kept here (not in a preset's file) only because two or more presets need the same maths.
 """
@@ -54,6 +54,16 @@ def speaker_rows(speaker: torch.Tensor | None, n_speakers: int, batch: int, devi
             f"got {sorted(set(speaker.tolist()))}"
         )
     return torch.where(speaker < 0, torch.full_like(speaker, n_speakers), speaker)
+
+
+def grown_speaker_table(old: nn.Embedding, known: int, n: int) -> nn.Embedding:
+    """A style table for n speakers + 'unknown' from one for `known` (rows 0..known-1 and the unknown
+    row `known` kept; new rows start as initialised)."""
+    table = nn.Embedding(n + 1, old.embedding_dim).to(old.weight.device, old.weight.dtype)
+    with torch.no_grad():
+        table.weight[:known] = old.weight[:known]
+        table.weight[n] = old.weight[known]
+    return table
 
 
 def alibi_slopes(n_heads: int) -> torch.Tensor:

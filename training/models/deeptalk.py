@@ -127,7 +127,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from retarget.spaces import get_space
 from training.emotions import EMOTIONS
 
-from .blocks import VectorQuantizerEMA, alibi_slopes, lip_mask, predict_aligned, speaker_rows
+from .blocks import VectorQuantizerEMA, alibi_slopes, grown_speaker_table, lip_mask, predict_aligned, speaker_rows
 from .frontend import MelFrontend
 
 
@@ -805,15 +805,10 @@ class DEEPTalk(nn.Module):
     @n_speakers_seen.setter
     def n_speakers_seen(self, n: int) -> None:
         """The trainer's hook: grow the identity table to n speakers (known rows and 'unknown' kept)."""
-        old, cfg = self.gen.style_id, self.cfg
-        if n <= cfg.n_speakers:
+        if n <= self.cfg.n_speakers:
             return
-        table = nn.Embedding(n + 1, old.embedding_dim).to(old.weight.device, old.weight.dtype)
-        with torch.no_grad():
-            table.weight[: cfg.n_speakers] = old.weight[: cfg.n_speakers]
-            table.weight[n] = old.weight[cfg.n_speakers]
-        self.gen.style_id = table
-        cfg.n_speakers = n
+        self.gen.style_id = grown_speaker_table(self.gen.style_id, self.cfg.n_speakers, n)
+        self.cfg.n_speakers = n
 
     def speaker_index(self, speaker: torch.Tensor | None, batch: int, device) -> torch.Tensor:
         """Batch speakers (-1 unknown, None: all unknown) -> rows of the identity table."""

@@ -67,7 +67,14 @@ import torch.nn.functional as F
 from retarget.spaces import get_space
 from training.emotions import EMOTIONS
 
-from .blocks import CausalSelfAttention, alibi_causal_bias, predict_aligned, speaker_rows, velocity_loss
+from .blocks import (
+    CausalSelfAttention,
+    alibi_causal_bias,
+    grown_speaker_table,
+    predict_aligned,
+    speaker_rows,
+    velocity_loss,
+)
 from .frontend import MelFrontend
 
 
@@ -256,15 +263,10 @@ class EmoTalk(nn.Module):
         """The trainer's hook (training/train.py): the number of speakers its data indexes. A table
         too small for them grows (known rows and the unknown row kept; cfg.n_speakers follows, so the
         checkpoint's config builds the same table); it never shrinks."""
-        old, cfg = self.style, self.cfg
-        if n <= cfg.n_speakers:
+        if n <= self.cfg.n_speakers:
             return
-        table = nn.Embedding(n + 1, cfg.d_style).to(old.weight.device, old.weight.dtype)
-        with torch.no_grad():
-            table.weight[: cfg.n_speakers] = old.weight[: cfg.n_speakers]
-            table.weight[n] = old.weight[cfg.n_speakers]
-        self.style = table
-        cfg.n_speakers = n
+        self.style = grown_speaker_table(self.style, self.cfg.n_speakers, n)
+        self.cfg.n_speakers = n
 
     # -- pieces ---------------------------------------------------------------------------------
     def encode(self, mel: torch.Tensor):
