@@ -48,6 +48,32 @@ def speechlike(seconds, seed=0):
     return x.astype(np.float32)
 
 
+def pitched_speech(seconds, seed=0, f0=140.0):
+    """Bursts of pitched, noisy sound with pauses (the rhythm is the 'sentence'; f0 the voice)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 16000)
+    t = np.arange(n) / 16000
+    env = np.clip(np.sin(2 * np.pi * rng.uniform(2, 4) * t + rng.uniform(0, 6)) * 1.5, 0, 1)
+    x = env * (0.3 * np.sin(2 * np.pi * f0 * t) + 0.05 * rng.standard_normal(n))
+    return x.astype(np.float32)
+
+
+TRAIN_EMOTIONS = ("neutral", "happy", "sad", "angry")
+VOICE = {"neutral": 120.0, "happy": 260.0, "sad": 85.0, "angry": 180.0}  # each emotion's pitch
+
+
+def emotional_clip(sentence: int, emotion: str, k: float, seconds: float):
+    """Speech whose pitch carries the emotion and whose rhythm carries the sentence; the target's jaw
+    follows loudness (content) and the teacher's FACS overlay for the emotion, scaled by k."""
+    x = pitched_speech(seconds, seed=sentence, f0=VOICE[emotion])
+    mel = LogMel().frames(torch.from_numpy(x)[None])[0]
+    level = np.clip((mel.exp().sum(1).log().numpy() + 5) / 15, 0, 1)
+    y = np.zeros((len(mel), len(ARKIT)), np.float32)
+    y[:, ARKIT.index("jawOpen")] = 0.6 * level
+    y = np.clip(y + k * emotion_overlays()[EMOTIONS.index(emotion)], 0, 1)
+    return normalise_mel(mel), torch.from_numpy(y)
+
+
 def teacher_batch(n, seconds=0.6, seed=0):
     """Audio and targets where emotion matters: jaw follows loudness, plus the teacher's FACS overlay
     (training/data/emotion_overlays.tsv, as training/teacher.py uses) scaled by the intensity.

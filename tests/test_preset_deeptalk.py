@@ -17,16 +17,20 @@ import soundfile as sf
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from preset_checks import (  # noqa: E402
+from preset_checks import (  # noqa: E402  # noqa: E402
     ARKIT,
     SILENCE,
+    TRAIN_EMOTIONS,
+    VOICE,
     assert_streaming_equals_offline,  # noqa: E402
+    emotional_clip,
 )
+from preset_checks import pitched_speech as speechlike  # noqa: E402
 
 from bridge.model import Controls, ModelOutput  # noqa: E402
 from retarget.spaces import get_space  # noqa: E402
 from training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from training.emotions import EMOTIONS, emotion_overlays  # noqa: E402
+from training.emotions import EMOTIONS  # noqa: E402
 from training.inference import TorchFaceModel, load_face_model  # noqa: E402
 from training.models import PRESETS  # noqa: E402
 from training.models import deeptalk as D  # noqa: E402
@@ -40,7 +44,6 @@ from training.models.deeptalk import (  # noqa: E402
     hashed_uniform,
     sliding_gpo,
 )
-from training.models.frontend import LogMel, normalise_mel  # noqa: E402
 
 
 def tiny(space="arkit", **kw) -> DEEPTalkConfig:
@@ -123,16 +126,6 @@ def continuous(net: DEEPTalk) -> DEEPTalk:
     so tests can see which inputs a frame depends on (an argmax hides small changes)."""
     net._select = lambda logits, codebook, block, level, tau: logits.softmax(-1) @ codebook
     return net
-
-
-def speechlike(seconds, seed=0, f0=140.0):
-    """Bursts of pitched, noisy sound with pauses: loud and quiet stretches, like syllables."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * 16000)
-    t = np.arange(n) / 16000
-    env = np.clip(np.sin(2 * np.pi * rng.uniform(2, 4) * t + rng.uniform(0, 6)) * 1.5, 0, 1)
-    x = env * (0.3 * np.sin(2 * np.pi * f0 * t) + 0.05 * rng.standard_normal(n))
-    return x.astype(np.float32)
 
 
 # -- the paper's pieces ----------------------------------------------------------------------------
@@ -747,28 +740,13 @@ def test_the_trainer_runs_the_three_stages_and_writes_a_usable_checkpoint(tmp_pa
 
 # -- a short three-stage run: emotion audible in the speech ------------------------------------------------
 
-TRAIN_EMOTIONS = ("neutral", "happy", "sad", "angry")
-VOICE = {"neutral": 120.0, "happy": 260.0, "sad": 85.0, "angry": 180.0}  # each emotion's pitch
-
-
-def emotional_clip(sentence: int, emotion: str, k: float, seconds=0.64):
-    """Speech whose pitch carries the emotion and whose rhythm carries the sentence; the target's jaw
-    follows loudness (content) and the teacher's FACS overlay for the emotion, scaled by k."""
-    x = speechlike(seconds, seed=sentence, f0=VOICE[emotion])
-    mel = LogMel().frames(torch.from_numpy(x)[None])[0]
-    level = np.clip((mel.exp().sum(1).log().numpy() + 5) / 15, 0, 1)
-    y = np.zeros((len(mel), len(ARKIT)), np.float32)
-    y[:, ARKIT.index("jawOpen")] = 0.6 * level
-    y = np.clip(y + k * emotion_overlays()[EMOTIONS.index(emotion)], 0, 1)
-    return normalise_mel(mel), torch.from_numpy(y)
-
 
 def emotional_batch(sentences, rng):
     rows = []
     for s in sentences:
         for e in TRAIN_EMOTIONS:
             k = float(rng.uniform(0.6, 1))
-            rows.append((*emotional_clip(s, e, k), e, k, s % 3))
+            rows.append((*emotional_clip(s, e, k, 0.64), e, k, s % 3))
     return dict(
         mel=torch.stack([r[0] for r in rows]),
         target=torch.stack([r[1] for r in rows]),
@@ -828,7 +806,7 @@ def test_the_face_follows_the_speech_and_the_emotion_controls(trained):
     net, _ = trained
     model = TorchFaceModel(net, name="deeptalk")
     audio = speechlike(0.64, seed=98, f0=VOICE["neutral"])  # unseen sentence, neutral voice
-    _, target = emotional_clip(98, "neutral", 1.0)
+    _, target = emotional_clip(98, "neutral", 1.0, 0.64)
     jaw, smile, brow = ARKIT.index("jawOpen"), ARKIT.index("mouthSmileLeft"), ARKIT.index("browDownLeft")
     voice = model.offline(audio, Controls(emotion=onehot("happy"), intensity=0.0)).frames  # the voice's own
     happy = model.offline(audio, Controls(emotion=onehot("happy"), intensity=1.0)).frames

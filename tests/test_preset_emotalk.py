@@ -14,12 +14,13 @@ from conftest import run_emorig
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from preset_checks import ARKIT, SILENCE, assert_streaming_equals_offline, onehot  # noqa: E402  # noqa: E402
+from preset_checks import ARKIT, SILENCE, TRAIN_EMOTIONS, VOICE, assert_streaming_equals_offline, emotional_clip, onehot  # noqa: E402  # noqa: E402  # noqa: E402
+from preset_checks import pitched_speech as speechlike  # noqa: E402
 
 from bridge.model import Controls  # noqa: E402
 from retarget.spaces import get_space  # noqa: E402
 from training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from training.emotions import EMOTIONS, emotion_overlays  # noqa: E402
+from training.emotions import EMOTIONS  # noqa: E402
 from training.inference import TorchFaceModel, load_face_model  # noqa: E402
 from training.models import PRESETS  # noqa: E402
 from training.models.emotalk import (  # noqa: E402
@@ -28,7 +29,6 @@ from training.models.emotalk import (  # noqa: E402
     causal_sliding_mean,
     periodic_positional_encoding,
 )
-from training.models.frontend import LogMel, normalise_mel  # noqa: E402
 
 
 def tiny(space="arkit", **kw) -> EmoTalkConfig:
@@ -166,16 +166,6 @@ def test_a_frame_depends_on_exactly_its_window(auto):
     with torch.no_grad():
         w = net(mel[:, p - ctx : p + 1], torch.eye(8)[1:2], torch.ones(1), pos[:, p - ctx : p + 1], auto=auto)
     assert torch.allclose(w["rig"][:, -1], a["rig"][:, p], atol=1e-5)
-
-
-def speechlike(seconds, seed=0, f0=140.0):
-    """Bursts of pitched, noisy sound with pauses (the rhythm is the 'sentence'; f0 the voice)."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * 16000)
-    t = np.arange(n) / 16000
-    env = np.clip(np.sin(2 * np.pi * rng.uniform(2, 4) * t + rng.uniform(0, 6)) * 1.5, 0, 1)
-    x = env * (0.3 * np.sin(2 * np.pi * f0 * t) + 0.05 * rng.standard_normal(n))
-    return x.astype(np.float32)
 
 
 @pytest.mark.parametrize("auto", [False, True])
@@ -370,27 +360,12 @@ def test_registered_and_checkpoint_round_trip(tmp_path):
 
 # -- a short training run: emotion audible in the speech ---------------------------------------------------
 
-TRAIN_EMOTIONS = ("neutral", "happy", "sad", "angry")
-VOICE = {"neutral": 120.0, "happy": 260.0, "sad": 85.0, "angry": 180.0}  # each emotion's pitch
-
-
-def emotional_clip(sentence: int, emotion: str, k: float, seconds=0.6):
-    """Speech whose pitch carries the emotion and whose rhythm carries the sentence; the target's jaw
-    follows loudness (content) and the teacher's FACS overlay for the emotion, scaled by k."""
-    x = speechlike(seconds, seed=sentence, f0=VOICE[emotion])
-    mel = LogMel().frames(torch.from_numpy(x)[None])[0]
-    level = np.clip((mel.exp().sum(1).log().numpy() + 5) / 15, 0, 1)
-    y = np.zeros((len(mel), len(ARKIT)), np.float32)
-    y[:, ARKIT.index("jawOpen")] = 0.6 * level
-    y = np.clip(y + k * emotion_overlays()[EMOTIONS.index(emotion)], 0, 1)
-    return normalise_mel(mel), torch.from_numpy(y)
-
 
 def emotional_batch(sentences, rng):
     """Every sentence in every training emotion; each clip paired with the same sentence in another."""
     rows = []
     for s in sentences:
-        clips = {e: (*emotional_clip(s, e, k := float(rng.uniform(0.5, 1))), k) for e in TRAIN_EMOTIONS}
+        clips = {e: (*emotional_clip(s, e, k := float(rng.uniform(0.5, 1)), 0.6), k) for e in TRAIN_EMOTIONS}
         for e in TRAIN_EMOTIONS:
             p = TRAIN_EMOTIONS[(TRAIN_EMOTIONS.index(e) + int(rng.integers(1, 4))) % 4]
             rows.append((clips[e], e, clips[p], p, s % 3))
@@ -438,7 +413,7 @@ def test_the_emotion_encoder_hears_the_emotion_and_auto_mode_shows_it(trained):
     model = TorchFaceModel(net, name="emotalk")
     hits, smiles = [], {}
     for e in TRAIN_EMOTIONS:  # an unseen sentence
-        mel, _ = emotional_clip(99, e, 1.0)
+        mel, _ = emotional_clip(99, e, 1.0, 0.6)
         with torch.no_grad():
             logits = net.predict(mel[None], torch.eye(8)[:1], torch.ones(1), SILENCE)["emotion_logits"][0]
         guess = logits[:, [EMOTIONS.index(x) for x in TRAIN_EMOTIONS]].argmax(-1)
@@ -456,8 +431,8 @@ def test_content_and_emotion_recombine_across_clips(trained):
     the jaw follows the content clip, the smile the emotion clip."""
     net, _ = trained
     la = net.cfg.lookahead
-    mel_a, y_a = emotional_clip(97, "neutral", 1.0)
-    mel_p, y_p = emotional_clip(96, "happy", 1.0)
+    mel_a, y_a = emotional_clip(97, "neutral", 1.0, 0.6)
+    mel_p, y_p = emotional_clip(96, "happy", 1.0, 0.6)
     with torch.no_grad():
         c_a, e_a, l_a = net._encode_aligned(mel_a[None], SILENCE)
         _, e_p, l_p = net._encode_aligned(mel_p[None], SILENCE)
