@@ -60,6 +60,8 @@ def _run(args) -> int:
             resume=args.resume,
             init=init,
             threads=args.threads,
+            augment=args.augment,
+            jobs=args.jobs,
         )
     )
     print(f"{out}: checkpoint written (use it with --model {out})")
@@ -100,4 +102,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.add_argument("--threads", type=_count, help="CPU threads for torch")
     p.add_argument("--cache", default=".cache/features", help="feature cache folder (default .cache/features)")
+    p.add_argument(
+        "--augment",
+        type=int,
+        default=0,
+        metavar="K",
+        help="K augmented copies of every training clip: speed (pitch and vocal tract), room reverb, phone "
+        "line or VoIP codec, a real noise floor (hiss, hum, fan, typing); cached (default 0)",
+    )
+    p.add_argument("--jobs", type=_count, default=1, help="processes that compute the augmented copies (default 1)")
     p.set_defaults(func=_run)
