@@ -181,14 +181,19 @@ class PostSettings:
 class PostProcessor:
     """The chain for one subject, with its state."""
 
-    def __init__(self, space: RigSpace, rate: float, settings: PostSettings):
+    def __init__(self, space: RigSpace, rate: float, settings: PostSettings, mouth_smoothed: bool = False):
+        """mouth_smoothed: the model's jaw and mouth come out smooth already (smoothed inside its
+        lookahead), so the causal smoother, which would put them ~30 ms behind the voice and
+        round off closures, leaves them alone and smooths the rest of the face only."""
         assert space.name == "arkit", "post-processing works on ARKit frames"
         self.settings = s = settings
+        articulation = space.region_mask(*ARTICULATION_REGIONS)
+        self.smoothed = ~articulation if mouth_smoothed else np.ones(len(space), bool)
         c = {n: i for i, n in enumerate(space.curves)}
         # One random stream per stage: a shared one would make the result depend on block sizes.
         blink_rng, gaze_rng, head_rng = (np.random.default_rng(g) for g in np.random.SeedSequence(s.seed).spawn(3))
         self.smoother = OneEuroFilter(rate) if s.smoothing else None
-        self.gate = SilenceGate(rate, space.region_mask(*ARTICULATION_REGIONS)) if s.silence else None
+        self.gate = SilenceGate(rate, articulation) if s.silence else None
         self.blinker = Blinker(rate, c["eyeBlinkLeft"], c["eyeBlinkRight"], blink_rng) if s.blinks else None
         self.saccades = Saccades(rate, c, gaze_rng) if s.saccades else None
         self.head = HeadMotion(rate, head_rng) if s.head else None
@@ -200,7 +205,8 @@ class PostProcessor:
         if self.gate is not None:
             frames = self.gate(frames, rest, speech)
         if self.smoother is not None:
-            frames = self.smoother(frames)
+            frames = frames.copy()
+            frames[:, self.smoothed] = self.smoother(frames[:, self.smoothed])
         if self.blinker is not None:
             frames = self.blinker(frames, speech)
         if self.saccades is not None:

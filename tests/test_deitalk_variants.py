@@ -22,6 +22,7 @@ VARIANTS = {
     "no_dpe": dict(dpe=False),
     "closure_head": dict(closure_head=True),
     "event_heads": dict(closure_head=True, rounding_head=True),
+    "feature_smoothing": dict(closure_head=True, feature_smoothing=2),
 }
 
 
@@ -108,6 +109,21 @@ def test_calibration_fits_each_event_head_on_its_own_labels():
     assert {"closure_threshold", "rounding_threshold"} <= set(fitted)
     assert net.cfg.closure_threshold == fitted["closure_threshold"]
     assert net.cfg.rounding_threshold == fitted["rounding_threshold"]
+
+
+def test_feature_smoothing_smooths_the_face_with_the_same_weights():
+    torch.manual_seed(0)
+    rough = DEITalk(tiny()).eval()
+    smooth = DEITalk(tiny(feature_smoothing=2)).eval()
+    smooth.load_state_dict(rough.state_dict())  # the filter is fixed: no weights of its own
+    mel = torch.randn(1, 80, 80)
+
+    def roughness(net):
+        with torch.no_grad():
+            rig = net.predict(mel, torch.eye(8)[:1], torch.ones(1), SILENCE)["rig"]
+        return rig.diff(n=2, dim=1).abs().mean()
+
+    assert roughness(smooth) < 0.6 * roughness(rough)
 
 
 def test_the_closure_head_learns_where_the_lips_seal():

@@ -92,6 +92,12 @@ class DEITalkConfig:
     w_rounded: float = 1.0
     rounding_sharpness: float = 3.0
     rounding_threshold: float = 0.5
+    # Smoothing inside the lookahead (emorig's addition): a fixed causal Hann filter over the
+    # decoder's last features, `feature_smoothing` frames each side of its centre. It delays the
+    # features by that many frames, so the network trains to be that much earlier; the face
+    # still comes out `lookahead` frames after the audio, smooth, with no filter after it to lag
+    # (a causal filter on the output, as the bridge's One Euro, puts the face 30 ms behind).
+    feature_smoothing: int = 0
 
     def __post_init__(self):  # JSON gives lists; keep tuples so configs compare equal
         for name in ("frontend_dilations", "motion_channels", "motion_dilations", "tcn_dilations"):
@@ -103,10 +109,10 @@ class DEITalkConfig:
 
     @property
     def left_context(self) -> int:
-        """Past frames (of log-mel) one output depends on: front end + sliding max + decoder."""
+        """Past frames (of log-mel) one output depends on: front end + sliding max + decoder + smoothing."""
         tcn = sum((self.tcn_kernel - 1) * d for d in self.tcn_dilations)
         front = sum((self.tcn_kernel - 1) * d for d in self.frontend_dilations)
-        return front + (self.saliency_window - 1) + tcn
+        return front + (self.saliency_window - 1) + tcn + 2 * self.feature_smoothing
 
 
 def dynamic_positional_encoding(positions: torch.Tensor, dim: int, horizon: int) -> torch.Tensor:
@@ -173,6 +179,9 @@ class DEITalk(nn.Module):
             if getattr(cfg, f"{event}_head"):
                 setattr(self, logit, nn.Linear(cfg.tcn_channels, 1))
                 setattr(self, face, nn.Linear(cfg.tcn_channels, cfg.n_curves))
+        if cfg.feature_smoothing:
+            taps = torch.hann_window(2 * cfg.feature_smoothing + 3, periodic=False)[1:-1]
+            self.register_buffer("smooth_taps", taps / taps.sum(), persistent=False)
         if cfg.closure_head or cfg.rounding_head:
             self.register_buffer("lip", lip_mask(cfg.space).float(), persistent=False)
 
@@ -242,7 +251,7 @@ class DEITalk(nn.Module):
             else:
                 y, cache[f"dec{i}"] = conv.step(inp, cache.get(f"dec{i}"))
                 x = F.relu(y)
-        x = x.transpose(1, 2)
+        x = self._smooth(x.transpose(1, 2), cache)
         rig = self.head(x)
         out = {"saliency": saliency, "emotion_logits": logits}
         if s_emo is not None:
@@ -260,6 +269,20 @@ class DEITalk(nn.Module):
             rig = rig + gate[..., None] * self.lip * (face - rig)
         out["rig"] = rig
         return out
+
+    def _smooth(self, x, cache: dict | None):
+        """The causal Hann filter on features [B, T, C]; before the first row, the first row (the
+        stream's cache holds the last 2h rows, so streaming equals offline)."""
+        h = self.cfg.feature_smoothing
+        if not h:
+            return x
+        past = None if cache is None else cache.get("smooth")
+        if past is None:
+            past = x[:, :1].expand(-1, 2 * h, -1)
+        joined = torch.cat([past, x], 1)
+        if cache is not None:
+            cache["smooth"] = joined[:, joined.shape[1] - 2 * h :]
+        return joined.unfold(1, 2 * h + 1, 1) @ self.smooth_taps  # [B, T, C, 2h+1] @ [2h+1]
 
     def predict(self, mel, emotion, intensity, silence_mel: float, auto: bool = False):
         return predict_aligned(self, mel, emotion, intensity, silence_mel, auto)
