@@ -2,7 +2,7 @@
 default flags (60 fps ARKit take, post-processing on, the default model unless told), scored on
 the clip's phone timings (forced alignment) with the checks of issue 12, pooled per language.
 
-The checks (docs/evaluation.md#as-shipped has the why of each threshold):
+The checks (docs/evaluation.md, "As shipped", has each in a table):
 - closure: some frame of a P/B/M has jawOpen <= 0.05, or mouthClose >= 0.6 jawOpen with
   jawOpen <= 0.35, or a lip press/roll >= 0.3 (M alone is reported too: it is the hard one,
   voiced, with no burst to time it);
