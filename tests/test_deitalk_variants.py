@@ -195,3 +195,29 @@ def test_windows_carry_closure_labels_and_unknown_is_minus_one():
     assert batch["closure"].shape == (2, 60)
     assert (batch["closure"][0, :n] == 1).all() and (batch["closure"][0, n:] == 0).all()
     assert (batch["closure"][1] == -1).all()
+
+
+def test_recorded_share_sets_how_many_windows_come_from_real_recordings():
+    base = dict(emotion=onehot("neutral"), intensity=0.0, text=None)
+
+    def clip(name, n, recorded):
+        z = np.zeros((n, 80), np.float32)
+        return Clip(
+            name,
+            z,
+            np.zeros((n, 3), np.float32),
+            np.zeros((n, len(ARKIT)), np.float32),
+            speaker=name,
+            recorded=recorded,
+            **base,
+        )
+
+    clips = [clip("real", 300, True), clip("synth-a", 3000, False), clip("synth-b", 3000, False)]
+    rng = np.random.default_rng(0)
+    by_length = WindowSampler(clips, window=100)
+    half = WindowSampler(clips, window=100, recorded_share=0.5)
+    draws = lambda s: np.mean(rng.choice(len(clips), size=4000, p=s.weights) == 0)  # noqa: E731
+    assert draws(by_length) < 0.1  # one short real clip beside two long synthetic ones
+    assert 0.45 < draws(half) < 0.55
+    assert abs(half.weights.sum() - 1) < 1e-9
+    assert np.allclose(WindowSampler(clips[1:], window=100, recorded_share=0.5).weights, [0.5, 0.5])

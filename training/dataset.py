@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from retarget.errors import InputError
+from training.corpus import SYNTH_SOURCE
 from training.emotions import EMOTIONS, emotion_index
 from training.features import FeatureParams
 
@@ -53,6 +54,7 @@ class Clip:
     audio: object = None  # Path of the audio
     closure: np.ndarray | None = None  # [T] float32: 1 lips sealed for a P/B/M, 0 not, None unknown
     rounding: np.ndarray | None = None  # [T] float32: 1 lips rounded for UW UH OW OY W, 0 not, None unknown
+    recorded: bool = True  # a person's recording (False: a voice emorig synthesised)
 
     def closure_labels(self) -> np.ndarray:
         """[T] float32 closure labels, -1 where unknown (no phone timings)."""
@@ -138,6 +140,7 @@ def load_clip(entry, cache, space: str) -> Clip:
         entry.audio,
         closure,
         rounding,
+        entry.source != SYNTH_SOURCE,
     )
 
 
@@ -177,6 +180,7 @@ def variant_clip(clip: Clip, features: dict, factor: float, variant: int) -> Cli
         clip.audio,
         closure,
         rounding,
+        clip.recorded,
     )
 
 
@@ -210,9 +214,13 @@ class WindowSampler:
 
     Clips are drawn in proportion to their length; clips shorter than the window are padded with
     silence (mel), their last frame (target) and left out of nothing. `speakers` fixes the speaker
-    index table (training's), so validation uses the same indices."""
+    index table (training's), so validation uses the same indices. `recorded_share` (0-1, None:
+    by length alone) is the share of windows drawn from people's recordings, the rest from
+    synthetic voices: real speech is the scarce kind and the kind users bring."""
 
-    def __init__(self, clips: list[Clip], window: int, speakers: list[str] | None = None):
+    def __init__(
+        self, clips: list[Clip], window: int, speakers: list[str] | None = None, recorded_share: float | None = None
+    ):
         if not clips:
             raise InputError("no clips to train on")
         self.clips, self.window = clips, window
@@ -220,6 +228,13 @@ class WindowSampler:
         self.speaker_index = {s: i for i, s in enumerate(self.speakers)}
         lengths = np.array([max(1, len(c) - window + 1) for c in clips], float)
         self.weights = lengths / lengths.sum()
+        recorded = np.array([c.recorded for c in clips])
+        if recorded_share is not None and recorded.any() and not recorded.all():
+            self.weights = np.where(
+                recorded,
+                recorded_share * lengths / lengths[recorded].sum(),
+                (1 - recorded_share) * lengths / lengths[~recorded].sum(),
+            )
         groups = defaultdict(list)
         for i, c in enumerate(clips):
             if c.text:
