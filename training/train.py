@@ -348,6 +348,11 @@ def train(o: TrainOptions) -> Path:
             "lr": lr,
             "seed": o.seed,
             "train_clips": len(train_clips),
+            # How to make it again: the starting weights, config changes and data sampling.
+            "init": None if o.init is None else str(o.init),
+            "overrides": o.overrides,
+            "augment": o.augment,
+            "recorded_share": o.recorded_share,
             "val": val,
         }
         save_training_state(last, net, preset, opt, {**state, "numpy_rng": rng.bit_generator.state}, meta)
