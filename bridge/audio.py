@@ -200,7 +200,7 @@ def load_audio(path) -> np.ndarray:
     ext = path.suffix.lower()
     if ext in SOUNDFILE_EXTENSIONS:
         data, rate = _read_soundfile(path)
-    elif ext in (".mp3", ".m4a", ".mp4", ".mov", ".aac", ".mkv", ".webm", ".avi", ".wma", ".m4v"):
+    elif ext in (".mp3", ".m4a", ".mp4", ".mov", ".aac", ".mkv", ".webm", ".avi", ".wma", ".m4v", *RAW_AV_FORMATS):
         data, rate = _read_av(path)
     else:  # unknown extension: let libsndfile sniff it, then FFmpeg
         try:
@@ -259,11 +259,15 @@ def _warn_if_truncated_wav(path: Path) -> None:
         return
 
 
+# Headerless telephone formats FFmpeg cannot sniff: the extension names the format (Asterisk's prompts).
+RAW_AV_FORMATS = {".gsm": "gsm"}
+
+
 def _read_av(path: Path) -> tuple[np.ndarray, int]:
     import av
 
     try:
-        container = av.open(str(path))
+        container = av.open(str(path), format=RAW_AV_FORMATS.get(path.suffix.lower()))
     except av.FFmpegError as e:
         raise InputError(f"cannot decode as audio or video ({_av_reason(e)})", path=path) from None
     with container:

@@ -76,8 +76,9 @@ def _split_named(value: str, names: set[str]) -> tuple[str | None, str]:
     return None, value
 
 
-def _build(args, names: list[str], live: bool = False):
-    """Subjects (one per name) with their sinks and controls, from the shared options."""
+def _build(args, names: list[str], live: bool = False, model=None):
+    """Subjects (one per name) with their sinks and controls, from the shared options (`model`:
+    one already loaded from args.model, so a caller rendering many files loads it once)."""
     from retarget.mappings import load_mapping
     from retarget.spaces import get_space
 
@@ -90,7 +91,8 @@ def _build(args, names: list[str], live: bool = False):
 
     space = get_space(args.rig)
     mappings = [load_mapping(p) for p in args.mapping]
-    model = load_model(args.model, resolve_device(args.device), live=live)
+    if model is None:
+        model = load_model(args.model, resolve_device(args.device), live=live)
     registry = SinkRegistry()
     wanted = set(names)
     subjects = []

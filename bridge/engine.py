@@ -58,7 +58,7 @@ class Subject:
         self.controls = controls or ControlState()
         self.arkit = get_space("arkit")
         self.model_state = model.new_state()
-        self.post = PostProcessor(self.arkit, model.frame_rate, config.post)
+        self.post = PostProcessor(self.arkit, model.frame_rate, config.post, model.mouth_smoothed)
         self.clock = FrameClock(config.fps)
         self.blender = EmotionBlender()
         self.speech = np.zeros(0, np.float32)  # voice activity decision per 10 ms frame since the start

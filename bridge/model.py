@@ -76,6 +76,7 @@ class FaceModel:
     lookahead: float  # seconds of audio after a frame's time the model needs before it emits the frame
     sample_rate: int = SAMPLE_RATE
     name: str = "model"
+    mouth_smoothed: bool = False  # jaw/mouth come out smooth: the bridge's smoother leaves them alone
 
     def new_state(self):
         raise NotImplementedError

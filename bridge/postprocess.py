@@ -57,19 +57,28 @@ class SilenceGate:
     """In silence the mouth relaxes to closed (keeping the emotion's expression).
 
     `speech` is a 0..1 voice-activity value per frame; the gate follows it with a
-    fast attack (a word's first frame must not be lost) and a slower release (short
-    gaps inside a phrase do not snap the mouth shut)."""
+    fast attack (a word's first frame must not be lost) and a quick release: the VAD's
+    own hangover (0.1 s for Silero) already keeps short gaps inside a phrase open, so
+    after it the mouth should be at rest within ~150 ms of the last sound, not drift
+    shut over half a second. The rest pose is the model's face for silence with the
+    jaw capped at `rest_jaw`: a network unsure of silence rests a little open, and a
+    slack, open mouth between phrases is what users notice."""
 
     rate: float
     mask: np.ndarray  # bool [K]: articulation curves
+    jaw: int | None = None  # jawOpen's column, for the cap
     attack_s: float = 0.02
-    release_s: float = 0.15
+    release_s: float = 0.04
+    rest_jaw: float = 0.05
     gain: float = 0.0
 
     def __call__(self, frames: np.ndarray, rest: np.ndarray, speech: np.ndarray) -> np.ndarray:
         up = 1 - math.exp(-1 / (self.attack_s * self.rate))
         down = 1 - math.exp(-1 / (self.release_s * self.rate))
         out = frames.copy()
+        if self.jaw is not None:
+            rest = rest.copy()
+            rest[:, self.jaw] = np.minimum(rest[:, self.jaw], self.rest_jaw)
         for i, s in enumerate(speech):
             self.gain += (up if s > self.gain else down) * (s - self.gain)
             out[i, self.mask] = rest[i, self.mask] + self.gain * (frames[i, self.mask] - rest[i, self.mask])
@@ -181,14 +190,19 @@ class PostSettings:
 class PostProcessor:
     """The chain for one subject, with its state."""
 
-    def __init__(self, space: RigSpace, rate: float, settings: PostSettings):
+    def __init__(self, space: RigSpace, rate: float, settings: PostSettings, mouth_smoothed: bool = False):
+        """mouth_smoothed: the model's jaw and mouth come out smooth already (smoothed inside its
+        lookahead), so the causal smoother, which would put them ~30 ms behind the voice and
+        round off closures, leaves them alone and smooths the rest of the face only."""
         assert space.name == "arkit", "post-processing works on ARKit frames"
         self.settings = s = settings
+        articulation = space.region_mask(*ARTICULATION_REGIONS)
+        self.smoothed = ~articulation if mouth_smoothed else np.ones(len(space), bool)
         c = {n: i for i, n in enumerate(space.curves)}
         # One random stream per stage: a shared one would make the result depend on block sizes.
         blink_rng, gaze_rng, head_rng = (np.random.default_rng(g) for g in np.random.SeedSequence(s.seed).spawn(3))
         self.smoother = OneEuroFilter(rate) if s.smoothing else None
-        self.gate = SilenceGate(rate, space.region_mask(*ARTICULATION_REGIONS)) if s.silence else None
+        self.gate = SilenceGate(rate, articulation, c["jawOpen"]) if s.silence else None
         self.blinker = Blinker(rate, c["eyeBlinkLeft"], c["eyeBlinkRight"], blink_rng) if s.blinks else None
         self.saccades = Saccades(rate, c, gaze_rng) if s.saccades else None
         self.head = HeadMotion(rate, head_rng) if s.head else None
@@ -200,7 +214,8 @@ class PostProcessor:
         if self.gate is not None:
             frames = self.gate(frames, rest, speech)
         if self.smoother is not None:
-            frames = self.smoother(frames)
+            frames = frames.copy()
+            frames[:, self.smoothed] = self.smoother(frames[:, self.smoothed])
         if self.blinker is not None:
             frames = self.blinker(frames, speech)
         if self.saccades is not None:

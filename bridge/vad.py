@@ -286,7 +286,11 @@ class SileroVadConfig:
     on: float = 0.5  # Silero's own default threshold
     off: float = 0.35  # and its default offset, threshold - 0.15
     onset_s: float = 0.0  # the network already ignores clicks
-    hangover_s: float = 0.1  # as Silero's min_silence_duration_ms
+    hangover_s: float = 0.08  # a little under Silero's min_silence_duration_ms (0.1 s): rest sooner after a phrase
+    # Frames quieter than this (dBFS, 10 ms) are silence whatever the network says: Silero's
+    # probability lingers ~0.1 s after a phrase ends even into digital silence, which kept the
+    # mouth open through short pauses between phrases.
+    min_level_db: float = -60.0
 
 
 @dataclass
@@ -298,6 +302,8 @@ class SileroVadState:
     n_samples: int = 0  # samples fed so far
     next_frame: int = 0
     gate: GateState = field(default_factory=GateState)
+    levels: list = field(default_factory=list)  # dBFS of 10 ms frames from next_frame on, as their samples arrive
+    level_pending: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
 
 class SileroVad:
@@ -329,7 +335,19 @@ class SileroVad:
         for i in range(n):
             st.windows.append(self.model(st.model, x[i * WINDOW : (i + 1) * WINDOW]))
         st.pending = x[n * WINDOW :]
+        self._levels(samples)
         return self._frames(final=False)
+
+    def _levels(self, samples: np.ndarray, final: bool = False) -> None:
+        st = self.state
+        y = np.concatenate([st.level_pending, np.asarray(samples, np.float32)])
+        if final and len(y) % FRAME:
+            y = np.concatenate([y, np.zeros(FRAME - len(y) % FRAME, np.float32)])
+        n = len(y) // FRAME
+        st.levels.extend(
+            10 * np.log10(np.mean(y[: n * FRAME].astype(np.float64).reshape(-1, FRAME) ** 2, axis=1) + 1e-12)
+        )
+        st.level_pending = y[n * FRAME :]
 
     def flush(self) -> VadFrames:
         """Frames that wait on a window past the end: that window is completed with silence."""
@@ -338,6 +356,7 @@ class SileroVad:
             window = np.concatenate([st.pending, np.zeros(WINDOW - len(st.pending), np.float32)])
             st.windows.append(self.model(st.model, window))
             st.pending = np.zeros(0, np.float32)
+        self._levels(np.zeros(0, np.float32), final=True)
         return self._frames(final=True)
 
     def _frames(self, final: bool) -> VadFrames:
@@ -361,6 +380,9 @@ class SileroVad:
             del st.windows[: keep_from - st.first_window]
             st.first_window = keep_from
         prob = np.asarray(probs, np.float32)
+        quiet = np.asarray(st.levels[: len(prob)]) < cfg.min_level_db
+        del st.levels[: len(prob)]
+        prob[quiet] = 0.0
         onset = max(1, int(round(cfg.onset_s * FRAME_RATE)))
         hangover = int(round(cfg.hangover_s * FRAME_RATE))
         return VadFrames(start, prob, gate(st.gate, prob, cfg.on, cfg.off, onset, hangover))

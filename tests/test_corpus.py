@@ -473,3 +473,18 @@ def test_synth_rejects_bad_requests(tmp_path):
         plan(SynthRequest(out=tmp_path, languages=("xx",)))
     with pytest.raises(SystemExit):
         _parser().parse_args(["synth", "--out", str(tmp_path), "--emotions", "bored"])
+
+
+def test_an_alignment_that_contradicts_the_audio_level_is_refused():
+    from training.speech.align import AlignmentError, check_alignment
+
+    rng = np.random.default_rng(0)
+    sr = 16000
+    quiet = rng.standard_normal(sr // 2) * 1e-4
+    word = rng.standard_normal(sr // 2) * 0.1
+    audio = np.concatenate([quiet, word, quiet]).astype(np.float32)
+    check_alignment(audio, [(0.0, 0.5, "SIL"), (0.5, 0.75, "AA"), (0.75, 1.0, "M"), (1.0, 1.5, "SIL")])
+    with pytest.raises(AlignmentError, match="pause over speech"):  # the word aligned late, into the pause
+        check_alignment(audio, [(0.0, 1.0, "SIL"), (1.0, 1.25, "AA"), (1.25, 1.5, "M")])
+    with pytest.raises(AlignmentError, match="silence"):  # words over the silence, the pause short
+        check_alignment(audio, [(0.0, 0.5, "AA"), (0.5, 0.7, "SIL"), (0.7, 1.5, "M")])

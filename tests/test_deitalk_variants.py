@@ -15,12 +15,14 @@ from training.dataset import Clip, WindowSampler  # noqa: E402
 from training.inference import TorchFaceModel  # noqa: E402
 from training.models import DEITalk  # noqa: E402
 from training.models.blocks import lip_mask  # noqa: E402
-from training.teacher import bilabial_closure  # noqa: E402
+from training.teacher import bilabial_closure, rounded_lips  # noqa: E402
 
 VARIANTS = {
     "no_dei": dict(dei=False),
     "no_dpe": dict(dpe=False),
     "closure_head": dict(closure_head=True),
+    "event_heads": dict(closure_head=True, rounding_head=True),
+    "feature_smoothing": dict(closure_head=True, feature_smoothing=2),
 }
 
 
@@ -31,7 +33,10 @@ def batch_with_closures(n=16):
     quiet = y[..., ARKIT.index("jawOpen")] < 0.05
     y = y.clone()
     y[..., ARKIT.index("mouthClose")] = torch.where(quiet, y[..., ARKIT.index("jawOpen")], 0.0)
-    return dict(mel=mel, target=y, emotion=e, intensity=k, silence_mel=SILENCE, closure=quiet.float())
+    wide = y[..., ARKIT.index("jawOpen")] > 0.3  # stands in for rounded vowels: another audible event
+    return dict(
+        mel=mel, target=y, emotion=e, intensity=k, silence_mel=SILENCE, closure=quiet.float(), rounding=wide.float()
+    )
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -45,7 +50,9 @@ def test_variants_train_every_parameter_and_stream_like_offline(variant):
     if variant == "no_dei":
         assert set(parts) == {"pos", "vel"}  # no contrast, no classification
     if variant == "closure_head":
-        assert {"closure", "sealed"} <= set(parts)
+        assert {"closure", "sealed"} <= set(parts) and "rounding" not in parts
+    if variant == "event_heads":
+        assert {"closure", "sealed", "rounding", "rounded"} <= set(parts)
     controls = Controls(emotion=onehot("happy"), intensity=0.8, auto=variant != "no_dei")
     assert_streaming_equals_offline(TorchFaceModel(net.eval()), speechlike(1.0, seed=2), controls)
 
@@ -78,6 +85,45 @@ def test_the_closure_gate_swaps_in_the_sealed_face_on_lip_curves_only():
         expect_lips = out["sealed"][..., lip] if sure else out["rig_base"][..., lip]
         torch.testing.assert_close(out["rig"][..., lip], expect_lips)
         torch.testing.assert_close(out["rig"][..., ~lip], out["rig_base"][..., ~lip])
+
+
+def test_a_sure_closure_wins_over_a_sure_rounding_on_the_lips():
+    torch.manual_seed(0)
+    net = DEITalk(tiny(closure_head=True, rounding_head=True)).eval()
+    mel = torch.randn(1, 40, 80)
+    lip = lip_mask("arkit")
+    for closure, rounding, face in ((40.0, 40.0, "sealed"), (-40.0, 40.0, "rounded"), (-40.0, -40.0, "rig_base")):
+        with torch.no_grad():
+            for layer, bias in ((net.closure_logit, closure), (net.rounding_logit, rounding)):
+                layer.weight.zero_()
+                layer.bias.fill_(bias)
+            out = net.predict(mel, torch.eye(8)[:1], torch.ones(1), SILENCE)
+        torch.testing.assert_close(out["rig"][..., lip], out[face][..., lip])
+        torch.testing.assert_close(out["rig"][..., ~lip], out["rig_base"][..., ~lip])
+
+
+def test_calibration_fits_each_event_head_on_its_own_labels():
+    torch.manual_seed(0)
+    net = DEITalk(tiny(closure_head=True, rounding_head=True)).eval()
+    fitted = net.calibrate([batch_with_closures(8)])
+    assert {"closure_threshold", "rounding_threshold"} <= set(fitted)
+    assert net.cfg.closure_threshold == fitted["closure_threshold"]
+    assert net.cfg.rounding_threshold == fitted["rounding_threshold"]
+
+
+def test_feature_smoothing_smooths_the_face_with_the_same_weights():
+    torch.manual_seed(0)
+    rough = DEITalk(tiny()).eval()
+    smooth = DEITalk(tiny(feature_smoothing=2)).eval()
+    smooth.load_state_dict(rough.state_dict())  # the filter is fixed: no weights of its own
+    mel = torch.randn(1, 80, 80)
+
+    def roughness(net):
+        with torch.no_grad():
+            rig = net.predict(mel, torch.eye(8)[:1], torch.ones(1), SILENCE)["rig"]
+        return rig.diff(n=2, dim=1).abs().mean()
+
+    assert roughness(smooth) < 0.6 * roughness(rough)
 
 
 def test_the_closure_head_learns_where_the_lips_seal():
@@ -129,6 +175,15 @@ def test_teacher_closure_labels_cover_bilabials_only():
     assert not sealed[:20].any() and not sealed[31:80].any() and not sealed[91:].any()
 
 
+def test_teacher_rounding_labels_sit_inside_rounded_vowels_only():
+    phones = [(0.0, 0.2, "AA"), (0.2, 0.4, "UW"), (0.4, 0.5, "B"), (0.5, 0.7, "IY"), (0.7, 0.8, "W"), (0.8, 1.0, "OW")]
+    rounded = rounded_lips(phones, 100, 100.0)
+    frames = np.flatnonzero(rounded)
+    assert frames.size and (((frames >= 20) & (frames <= 40)) | (frames >= 70)).all()
+    assert rounded[30] and rounded[75] and rounded[90]  # the middles of UW, W and OW
+    assert not rounded[:20].any() and not rounded[41:70].any()  # nothing on AA, B or IY
+
+
 def test_windows_carry_closure_labels_and_unknown_is_minus_one():
     n = 50
     base = dict(prosody=np.zeros((n, 3), np.float32), target=np.zeros((n, len(ARKIT)), np.float32))
@@ -140,3 +195,29 @@ def test_windows_carry_closure_labels_and_unknown_is_minus_one():
     assert batch["closure"].shape == (2, 60)
     assert (batch["closure"][0, :n] == 1).all() and (batch["closure"][0, n:] == 0).all()
     assert (batch["closure"][1] == -1).all()
+
+
+def test_recorded_share_sets_how_many_windows_come_from_real_recordings():
+    base = dict(emotion=onehot("neutral"), intensity=0.0, text=None)
+
+    def clip(name, n, recorded):
+        z = np.zeros((n, 80), np.float32)
+        return Clip(
+            name,
+            z,
+            np.zeros((n, 3), np.float32),
+            np.zeros((n, len(ARKIT)), np.float32),
+            speaker=name,
+            recorded=recorded,
+            **base,
+        )
+
+    clips = [clip("real", 300, True), clip("synth-a", 3000, False), clip("synth-b", 3000, False)]
+    rng = np.random.default_rng(0)
+    by_length = WindowSampler(clips, window=100)
+    half = WindowSampler(clips, window=100, recorded_share=0.5)
+    draws = lambda s: np.mean(rng.choice(len(clips), size=4000, p=s.weights) == 0)  # noqa: E731
+    assert draws(by_length) < 0.1  # one short real clip beside two long synthetic ones
+    assert 0.45 < draws(half) < 0.55
+    assert abs(half.weights.sum() - 1) < 1e-9
+    assert np.allclose(WindowSampler(clips[1:], window=100, recorded_share=0.5).weights, [0.5, 0.5])

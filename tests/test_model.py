@@ -107,6 +107,19 @@ def test_one_euro_smooths_jitter_but_follows_a_jump_quickly():
     assert out[50 + 5, 0] > 0.6  # within 50 ms most of the way there
 
 
+def test_a_model_that_smooths_its_own_mouth_keeps_it_unfiltered_and_on_time():
+    rng = np.random.default_rng(0)
+    frames = np.clip(0.4 + 0.05 * rng.normal(size=(200, 52)), 0, 1).astype(np.float32)
+    speech = np.ones(200)
+    settings = PostSettings(blinks=False, saccades=False, head=False, silence=False)
+    plain, _ = PostProcessor(ARKIT, 100, settings)(frames, None, speech, speech)
+    own, _ = PostProcessor(ARKIT, 100, settings, mouth_smoothed=True)(frames, None, speech, speech)
+    mouth = ARKIT.region_mask("jaw", "mouth", "tongue")
+    np.testing.assert_array_equal(own[:, mouth], frames[:, mouth])  # no causal filter: no lag
+    assert np.abs(np.diff(plain[:, mouth], axis=0)).mean() < 0.5 * np.abs(np.diff(frames[:, mouth], axis=0)).mean()
+    np.testing.assert_allclose(own[:, ~mouth], plain[:, ~mouth])  # brows, cheeks, eyes: smoothed as before
+
+
 def test_silence_gate_relaxes_the_mouth_but_keeps_the_emotion():
     mask = ARKIT.region_mask("jaw", "mouth", "tongue")
     frames = np.full((100, 52), 0.5, np.float32)

@@ -204,8 +204,8 @@ def test_silero_frames_from_windows():
     loud = np.flatnonzero(frames.prob > 0.9)
     # frames overlapping windows 8..15 (samples 4096..8191): frames 25..51
     assert loud[0] == 25 and loud[-1] == 51
-    assert frames.speech[25:52].all() and frames.speech[52:62].all()  # 100 ms hangover
-    assert not frames.speech[:25].any() and not frames.speech[63:].any()
+    assert frames.speech[25:52].all() and frames.speech[52:60].all()  # 80 ms hangover
+    assert not frames.speech[:25].any() and not frames.speech[61:].any()
 
 
 @pytest.mark.parametrize("block", [100, 512, 1600, 7777])
@@ -235,3 +235,18 @@ def test_real_silero_streams_like_whole_and_is_quiet_on_noise():
     noise = (np.random.default_rng(5).standard_normal(2 * SR) * 0.01).astype(np.float32)
     assert not run(SileroVad(model), noise).speech.any()
     assert isinstance(make_vad("auto"), SileroVad)
+
+
+class LingeringSilero(FakeSilero):
+    """A network that never lets go: sure of speech everywhere."""
+
+    def __call__(self, state, window):
+        return 0.95
+
+
+def test_silero_hears_digital_silence_as_silence_whatever_the_network_says():
+    x = np.zeros(SR, np.float32)
+    x[: SR // 2] = 0.1 * np.sin(np.arange(SR // 2) * 0.2)  # half a second of tone, then digital zeros
+    frames = run(SileroVad(LingeringSilero()), x, block=333)
+    assert frames.speech[:50].all()
+    assert not frames.speech[50 + 9 :].any()  # off after the 80 ms hangover

@@ -1,7 +1,7 @@
 """`emorig data synth` and `emorig data align`: the speech corpus tools.
 
     emorig data synth --out DIR [--hours H] [--voices V ...] [--emotions E ...]
-                      [--languages L ...] [--intensity I] [--real asterisk [asterisk-ru]] [--seed N]
+                      [--languages L ...] [--intensity I] [--real SOURCE ...] [--seed N]
                       [--fps F] [--no-motion] [--limit N] [--jobs N]
     emorig data align AUDIO_DIR_OR_MANIFEST [--transcripts FILE_OR_DIR] -o OUT
                       [--language L] [--force]
@@ -45,6 +45,8 @@ def _synth(args) -> int:
         motion=not args.no_motion,
         limit=args.limit,
         jobs=args.jobs,
+        val_speakers=tuple(args.val_speakers or ()),
+        test_speakers=tuple(args.test_speakers or ()),
     )
     report = build(request, progress=True)
     print(
@@ -108,14 +110,28 @@ def add_data_subcommands(actions) -> None:
     p.add_argument(
         "--real",
         nargs="+",
-        choices=("asterisk", "asterisk-ru"),
-        help="add real recorded prompts: asterisk (English, ~24 min), asterisk-ru (Russian, ~23 min)",
+        choices=("asterisk", "asterisk-ru", "prompt-fr-armelle", "prompt-it-menardi", "prompt-es-co"),
+        help="add real recorded prompts: asterisk (English, ~24 min), asterisk-ru (Russian, ~23 min), "
+        "prompt-fr-armelle / prompt-it-menardi / prompt-es-co (other speakers' numbers, days, months and "
+        "letters, ~1-2 min each, 8 kHz GSM)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the plan, the teacher and the split (default 0)")
     p.add_argument("--fps", type=_positive, default=60.0, help="frame rate of the teacher's takes (default 60)")
     p.add_argument("--no-motion", action="store_true", help="audio + phones only, no teacher takes")
     p.add_argument("--limit", type=_count, help="at most this many synthetic clips (a trial run)")
     p.add_argument("--jobs", type=_count, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--val-speakers",
+        nargs="+",
+        metavar="SPEAKER",
+        help="these speakers form the validation split (e.g. asterisk-it-menardi); default: drawn by hash",
+    )
+    p.add_argument(
+        "--test-speakers",
+        nargs="+",
+        metavar="SPEAKER",
+        help="these speakers form the test split (e.g. asterisk-es-co); default: drawn by hash",
+    )
     p.set_defaults(func=_synth)
 
     p = actions.add_parser(

@@ -3,6 +3,11 @@
     emorig eval --model runs/mine --data corpus/manifest.jsonl [--split test] [-o eval-mine]
                 [--flame generic_model.pkl [--flame-masks masks.npz]] [--mapping FILE ...]
                 [--plots N] [--cache .cache/features] [--device cpu|cuda] [--threads N]
+    emorig eval --shipped [--model M] --data corpus/manifest.jsonl|speech.wav [--split test]
+                [--animate-option=--no-smoothing ...] [-o eval-shipped]
+
+--shipped measures lip sync as a user meets it (training/lipcheck.py): each clip through
+`emorig animate`'s defaults, per language.
 
 The maths lives in training/evaluate.py; the metrics are defined in docs/evaluation.md.
 """
@@ -27,7 +32,78 @@ def _model_folder(text: str) -> Path:
     return Path(text)
 
 
+def _shipped_items(args):
+    """(language, audio, phones) for --shipped: a manifest's split, or one audio file beside its
+    `<stem>.phones.tsv` (as examples/speech.wav)."""
+    from training.evaluate import read_clip_phones
+
+    data = Path(args.data)
+    if data.suffix.lower() != ".jsonl":
+        phones = data.with_name(data.stem + ".phones.tsv")
+        if not data.is_file():
+            raise InputError("no such file", path=data)
+        if not phones.is_file():
+            raise InputError(
+                f"--shipped on one audio file needs its phone timings beside it ({phones.name})", path=data
+            )
+        return [(args.language or "?", data, read_clip_phones(phones))]
+    from training.manifest import read_manifest
+
+    root = data.parent
+    chosen = [e for e in read_manifest(data) if e.split == args.split and e.phones]
+    if args.language:
+        chosen = [e for e in chosen if e.language == args.language]
+    if not chosen:
+        raise InputError(f"no clips with phone timings in the {args.split!r} split", path=data)
+    return [(e.language, root / e.audio, read_clip_phones(root / e.phones)) for e in chosen]
+
+
+def _run_shipped(args) -> int:
+    import json
+
+    from training.lipcheck import ShippedRenderer, measure, plot_lag, report_table
+
+    items = _shipped_items(args)
+    options = ["--model", args.model or "default", *args.animate_option]
+    if args.device:
+        options += ["--device", args.device]
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    renderer = ShippedRenderer(options)
+    out = Path(args.output or "eval-shipped")
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a folder", path=out)
+    tallies = measure(items, renderer, progress=True)
+    results = {lang: t.rates(renderer.fps) for lang, t in tallies.items()}
+    table = report_table(results)
+    command = "emorig animate AUDIO -o take.csv " + " ".join(options)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"data": str(args.data), "split": args.split, "animate": command, "results": results}
+    for name, text in (
+        ("metrics.json", json.dumps(doc, indent=2)),
+        (
+            "report.md",
+            f"# Lip sync as shipped\n\n`{command}` on {args.data} ({args.split}):\n\n{table}\n\n![lag](lag.png)\n",
+        ),
+    ):
+        tmp = out / (name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out / name)
+    fig = plot_lag(tallies, renderer.fps)
+    fig.savefig(out / "lag.png.tmp", format="png", dpi=100)
+    (out / "lag.png.tmp").replace(out / "lag.png")
+    print(table)
+    print(f"{out}: report.md, metrics.json, lag.png")
+    return 0
+
+
 def _run(args) -> int:
+    if args.shipped:
+        return _run_shipped(args)
+    if not args.model:
+        raise InputError("--model is required (a checkpoint folder, or `default`)")
     from retarget.mappings import load_mapping
     from retarget.spaces import get_space
     from training.checkpoint import load_checkpoint, read_config
@@ -125,8 +201,26 @@ def add_parser(subparsers) -> None:
         "emotion diversity, phonetic checks (closed lips on P B M, open jaw, rounding, still pauses), "
         "jitter and emotion recognisability. See docs/evaluation.md.",
     )
-    p.add_argument("--model", required=True, help="checkpoint folder (from `emorig train`), or `default`")
-    p.add_argument("--data", required=True, help="manifest (.jsonl) from `emorig data`")
+    p.add_argument(
+        "--model", help="checkpoint folder (from `emorig train`), or `default` (with --shipped: the default)"
+    )
+    p.add_argument(
+        "--data", required=True, help="manifest (.jsonl) from `emorig data`; with --shipped also one audio file"
+    )
+    p.add_argument(
+        "--shipped",
+        action="store_true",
+        help="lip sync as a user meets it: every clip through `emorig animate`'s defaults, checked on its phone "
+        "timings per language (closures, open vowels, rounding, quiet pauses, lag)",
+    )
+    p.add_argument(
+        "--animate-option",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="with --shipped: an `emorig animate` flag to measure with (e.g. --animate-option=--no-smoothing)",
+    )
+    p.add_argument("--language", help="with --shipped: only clips of this language")
     p.add_argument("--split", choices=SPLITS, default="test", help="which clips (default test)")
     p.add_argument("-o", "--output", help="report folder (default eval-<model folder name>)")
     p.add_argument("--flame", metavar="MODEL", help="FLAME model file (generic_model.pkl or .npz): adds LVE/EVE")

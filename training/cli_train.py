@@ -30,6 +30,18 @@ def _override(text: str) -> tuple[str, object]:
         return key.strip(), value
 
 
+def _share(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share from 0 to 1, got {text!r}")
+    return value
+
+
 def _run(args) -> int:
     from training.train import TrainOptions, train
 
@@ -60,6 +72,9 @@ def _run(args) -> int:
             resume=args.resume,
             init=init,
             threads=args.threads,
+            augment=args.augment,
+            jobs=args.jobs,
+            recorded_share=args.recorded_share,
         )
     )
     print(f"{out}: checkpoint written (use it with --model {out})")
@@ -100,4 +115,20 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.add_argument("--threads", type=_count, help="CPU threads for torch")
     p.add_argument("--cache", default=".cache/features", help="feature cache folder (default .cache/features)")
+    p.add_argument(
+        "--augment",
+        type=int,
+        default=0,
+        metavar="K",
+        help="K augmented copies of every training clip: speed (pitch and vocal tract), room reverb, phone "
+        "line or VoIP codec, a real noise floor (hiss, hum, fan, typing); cached (default 0)",
+    )
+    p.add_argument("--jobs", type=_count, default=1, help="processes that compute the augmented copies (default 1)")
+    p.add_argument(
+        "--recorded-share",
+        type=_share,
+        metavar="F",
+        help="share of training windows drawn from people's recordings (0-1), the rest from synthetic "
+        "voices (default: every clip in proportion to its length)",
+    )
     p.set_defaults(func=_run)

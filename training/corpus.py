@@ -58,6 +58,8 @@ class SynthRequest:
     jobs: int = 1
     val: float = 0.05
     test: float = 0.05
+    val_speakers: tuple[str, ...] = ()  # speakers (manifest names) that form the val split
+    test_speakers: tuple[str, ...] = ()  # ... and the test split (random by hash when empty)
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class ClipJob:
     intensity: float | None
     source: str
     voice: str | None = None  # synthetic: ENGINE:NAME
-    recording: str | None = None  # real: the .g722 file
+    recording: str | None = None  # real: the .g722 or .gsm file
 
 
 @dataclass
@@ -156,26 +158,34 @@ def plan(request: SynthRequest) -> tuple[list[ClipJob], list[str]]:
 def _asterisk_jobs(name: str, notes: list[str]) -> list[ClipJob]:
     from training.speech import asterisk
 
-    if name not in asterisk.SETS:
-        raise InputError(f"unknown real speech source {name!r}; known: {', '.join(asterisk.SETS)}")
-    language, speaker = asterisk.SETS[name]
-    found = asterisk.prompts(language)
-    if not found:
-        notes.append(
-            f"{name} skipped: install asterisk-core-sounds-{language}-g722 (audio) and "
-            f"asterisk-core-sounds-{language} (transcripts)"
-        )
-        return []
+    if name not in asterisk.SOURCES:
+        raise InputError(f"unknown real speech source {name!r}; known: {', '.join(asterisk.SOURCES)}")
+    if name in asterisk.PROMPT_SETS:
+        spec = asterisk.PROMPT_SETS[name]
+        language, speaker, found, prefix = spec.language, spec.speaker, asterisk.prompt_set(name), spec.speaker
+        source = spec.package
+        if not found:
+            notes.append(f"{name} skipped: install {spec.package}")
+            return []
+    else:
+        language, speaker = asterisk.SETS[name]
+        found, prefix, source = asterisk.prompts(language), f"asterisk-{language}", f"asterisk-core-sounds-{language}"
+        if not found:
+            notes.append(
+                f"{name} skipped: install asterisk-core-sounds-{language}-g722 (audio) and "
+                f"asterisk-core-sounds-{language} (transcripts)"
+            )
+            return []
     return [
         ClipJob(
-            clip_id=f"asterisk-{language}_" + p.name.replace("/", "-"),
+            clip_id=f"{prefix}_" + p.name.replace("/", "-"),
             text=p.text,
             language=language,
             speaker=speaker,
             # A calm, professional read: the nearest of the eight labels, intensity unknown.
             emotion="neutral",
             intensity=None,
-            source=f"asterisk-core-sounds-{language}",
+            source=source,
             recording=str(p.audio),
         )
         for p in found
@@ -224,9 +234,7 @@ class _Workshop:
             prosody = emotion_prosody(job.emotion, job.intensity)
             audio, phones = synthesize(parse_voice(job.voice), job.text, prosody.rate)
             return apply_prosody(audio, SAMPLE_RATE, prosody), phones
-        from training.speech.asterisk import decode_g722
-
-        audio = decode_g722(job.recording)
+        audio = load_speech(Path(job.recording))
         return audio, self.aligner.align(audio, job.text, job.language)
 
 
@@ -319,7 +327,9 @@ def read_done(out: Path) -> list[dict]:
     return records
 
 
-def write_corpus_manifest(out: Path, seed: int = 0, val: float = 0.05, test: float = 0.05) -> tuple[int, float]:
+def write_corpus_manifest(
+    out: Path, seed: int = 0, val: float = 0.05, test: float = 0.05, val_speakers=(), test_speakers=()
+) -> tuple[int, float]:
     """manifest.jsonl from done/, split by speaker; (clips, seconds of audio)."""
     from training.manifest import ManifestEntry, split_by_speaker, write_manifest
 
@@ -333,7 +343,7 @@ def write_corpus_manifest(out: Path, seed: int = 0, val: float = 0.05, test: flo
             if doc[key] is not None:
                 doc[key] = out / doc[key]
         entries.append(ManifestEntry(**doc))
-    write_manifest(split_by_speaker(entries, seed, val, test), out / "manifest.jsonl")
+    write_manifest(split_by_speaker(entries, seed, val, test, val_speakers, test_speakers), out / "manifest.jsonl")
     return len(records), sum(r["seconds"] for r in records)
 
 
@@ -356,7 +366,9 @@ def build(request: SynthRequest, progress: bool = False) -> BuildReport:
             report.made += 1
         else:
             report.failed.append((clip_id, error))
-    report.clips, report.seconds = write_corpus_manifest(out, request.seed, request.val, request.test)
+    report.clips, report.seconds = write_corpus_manifest(
+        out, request.seed, request.val, request.test, request.val_speakers, request.test_speakers
+    )
     return report
 
 
@@ -385,7 +397,7 @@ def _run(tasks: list, jobs: int, progress: bool):
 
 # -- aligning speech that is already there (`emorig data align`) -------------------------------------
 
-AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".g722", ".aiff", ".aif", ".opus"}
+AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".g722", ".gsm", ".aiff", ".aif", ".opus"}
 
 
 @dataclass(frozen=True)

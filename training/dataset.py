@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from retarget.errors import InputError
+from training.corpus import SYNTH_SOURCE
 from training.emotions import EMOTIONS, emotion_index
 from training.features import FeatureParams
 
@@ -52,10 +53,15 @@ class Clip:
     phones: object = None  # Path of the phone timings, if any (evaluation's phonetic checks)
     audio: object = None  # Path of the audio
     closure: np.ndarray | None = None  # [T] float32: 1 lips sealed for a P/B/M, 0 not, None unknown
+    rounding: np.ndarray | None = None  # [T] float32: 1 lips rounded for UW UH OW OY W, 0 not, None unknown
+    recorded: bool = True  # a person's recording (False: a voice emorig synthesised)
 
     def closure_labels(self) -> np.ndarray:
         """[T] float32 closure labels, -1 where unknown (no phone timings)."""
         return self.closure if self.closure is not None else np.full(len(self.mel), -1, np.float32)
+
+    def event_labels(self, event: str) -> np.ndarray | None:
+        return self.closure if event == "closure" else self.rounding
 
     def __len__(self) -> int:
         return len(self.mel)
@@ -114,11 +120,13 @@ def load_clip(entry, cache, space: str) -> Clip:
     emotion = np.zeros(len(EMOTIONS), np.float32)
     emotion[emotion_index(entry.emotion or "neutral")] = 1
     intensity = 0.0 if (entry.emotion or "neutral") == "neutral" else entry.intensity
-    closure = None
+    closure = rounding = None
     if entry.phones is not None:
-        from training.teacher import bilabial_closure, read_phones
+        from training.teacher import bilabial_closure, read_phones, rounded_lips
 
-        closure = bilabial_closure(read_phones(entry.phones), n, FRAME_RATE).astype(np.float32)
+        phones = read_phones(entry.phones)
+        closure = bilabial_closure(phones, n, FRAME_RATE).astype(np.float32)
+        rounding = rounded_lips(phones, n, FRAME_RATE).astype(np.float32)
     return Clip(
         entry.clip_id,
         mel[:n],
@@ -131,6 +139,8 @@ def load_clip(entry, cache, space: str) -> Clip:
         entry.phones,
         entry.audio,
         closure,
+        rounding,
+        entry.source != SYNTH_SOURCE,
     )
 
 
@@ -140,14 +150,77 @@ def load_clips(entries, cache, space: str, progress: bool = True, desc: str = "f
     return [load_clip(e, cache, space) for e in tqdm(entries, desc=desc, unit="clip", disable=not progress)]
 
 
+def _variant_features(args):
+    """For the process pool: (features, speed factor) of one augmented copy."""
+    from training.features import FeatureCache
+
+    root, params, audio, variant, seed = args
+    return FeatureCache(root, params).get_variant(audio, variant, seed)
+
+
+def variant_clip(clip: Clip, features: dict, factor: float, variant: int) -> Clip:
+    """`clip` heard through an augmented copy of its audio: the copy's features, the clip's
+    targets and closure labels stretched to the copy's length (speed changes it)."""
+    mel = normalise(features["logmel"])
+    n = len(mel)
+    target = resample_rows(clip.target, n)
+    idx = np.minimum((np.arange(n) * len(clip) / n).astype(int), len(clip) - 1)
+    closure = None if clip.closure is None else clip.closure[idx]
+    rounding = None if clip.rounding is None else clip.rounding[idx]
+    return Clip(
+        f"{clip.clip_id}~{variant}",
+        mel,
+        prosody_features(features)[:n],
+        target,
+        clip.emotion,
+        clip.intensity,
+        clip.speaker,
+        clip.text,
+        None,  # the phone file's times are the original's: not for evaluation
+        clip.audio,
+        closure,
+        rounding,
+        clip.recorded,
+    )
+
+
+def augmented_clips(clips: list[Clip], cache, variants: int, seed: int = 0, jobs: int = 1, progress: bool = True):
+    """`variants` augmented copies of every clip (training.augment.training_variant: speed,
+    room, line, noise floor), features cached beside the clean ones; computed in `jobs`
+    processes the first time."""
+    from tqdm import tqdm
+
+    tasks = [(cache.root, cache.params, c.audio, k, seed) for c in clips for k in range(variants)]
+    owners = [(c, k) for c in clips for k in range(variants)]
+    bar = tqdm(total=len(tasks), desc="augmented copies", unit="clip", disable=not progress)
+    results = []
+    if jobs <= 1:
+        for task in tasks:
+            results.append(_variant_features(task))
+            bar.update()
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for result in pool.map(_variant_features, tasks, chunksize=8):
+                results.append(result)
+                bar.update()
+    bar.close()
+    return [variant_clip(c, f, factor, k) for (c, k), (f, factor) in zip(owners, results)]
+
+
 class WindowSampler:
     """Random fixed-length windows from a list of clips, as numpy batches (the contract's keys).
 
     Clips are drawn in proportion to their length; clips shorter than the window are padded with
     silence (mel), their last frame (target) and left out of nothing. `speakers` fixes the speaker
-    index table (training's), so validation uses the same indices."""
+    index table (training's), so validation uses the same indices. `recorded_share` (0-1, None:
+    by length alone) is the share of windows drawn from people's recordings, the rest from
+    synthetic voices: real speech is the scarce kind and the kind users bring."""
 
-    def __init__(self, clips: list[Clip], window: int, speakers: list[str] | None = None):
+    def __init__(
+        self, clips: list[Clip], window: int, speakers: list[str] | None = None, recorded_share: float | None = None
+    ):
         if not clips:
             raise InputError("no clips to train on")
         self.clips, self.window = clips, window
@@ -155,6 +228,13 @@ class WindowSampler:
         self.speaker_index = {s: i for i, s in enumerate(self.speakers)}
         lengths = np.array([max(1, len(c) - window + 1) for c in clips], float)
         self.weights = lengths / lengths.sum()
+        recorded = np.array([c.recorded for c in clips])
+        if recorded_share is not None and recorded.any() and not recorded.all():
+            self.weights = np.where(
+                recorded,
+                recorded_share * lengths / lengths[recorded].sum(),
+                (1 - recorded_share) * lengths / lengths[~recorded].sum(),
+            )
         groups = defaultdict(list)
         for i, c in enumerate(clips):
             if c.text:
@@ -179,11 +259,14 @@ class WindowSampler:
             tgt = np.concatenate([tgt, np.repeat(tgt[-1:], pad, 0)])
         return mel, pro, tgt
 
-    def _closure_window(self, clip: Clip, start: int) -> np.ndarray:
-        """Closure labels for the same rows as `_window` (padding is silence: not a closure)."""
-        labels = clip.closure_labels()[start : start + self.window]
-        pad_value = 0.0 if clip.closure is not None else -1.0
-        return np.concatenate([labels, np.full(self.window - len(labels), pad_value, np.float32)])
+    def _event_window(self, clip: Clip, start: int, event: str = "closure") -> np.ndarray:
+        """Closure or rounding labels for the same rows as `_window`, -1 where unknown (padding
+        is silence: neither a closure nor a rounding)."""
+        known = clip.event_labels(event)
+        if known is None:
+            return np.full(self.window, -1.0, np.float32)
+        labels = known[start : start + self.window]
+        return np.concatenate([labels, np.zeros(self.window - len(labels), np.float32)])
 
     def batch(self, size: int, rng: np.random.Generator, gain: bool = True) -> dict:
         """Random windows; with `gain`, each at a random level (a gain on the audio is a shift of
@@ -198,7 +281,7 @@ class WindowSampler:
         return batch
 
     def collate(self, items, rng: np.random.Generator | None = None) -> dict:
-        keys = ("mel", "prosody", "target", "closure", "emotion", "intensity", "speaker")
+        keys = ("mel", "prosody", "target", "closure", "rounding", "emotion", "intensity", "speaker")
         pair_keys = ("pair_mel", "pair_target", "pair_emotion", "pair_intensity", "pair_mask")
         out = {k: [] for k in keys + pair_keys}
         for i, start in items:
@@ -207,7 +290,8 @@ class WindowSampler:
             out["mel"].append(mel)
             out["prosody"].append(pro)
             out["target"].append(tgt)
-            out["closure"].append(self._closure_window(clip, start))
+            out["closure"].append(self._event_window(clip, start, "closure"))
+            out["rounding"].append(self._event_window(clip, start, "rounding"))
             out["emotion"].append(clip.emotion)
             out["intensity"].append(clip.intensity)
             out["speaker"].append(self.speaker_index.get(clip.speaker, -1))

@@ -221,10 +221,31 @@ class FeatureCache:
         self._store(entry, features)
         return features
 
-    def _load(self, entry: Path) -> dict[str, np.ndarray] | None:
+    def get_variant(self, audio_path, variant: int, seed: int = 0) -> tuple[dict[str, np.ndarray], float]:
+        """Features of augmented copy number `variant` of the file (training.augment.training_variant,
+        seeded by the file's content, `variant` and `seed`) and its speed factor (1: same timing)."""
+        from bridge.audio import load_audio
+        from training.augment import VARIANT_VERSION, training_variant
+
+        digest = file_digest(audio_path)
+        key = f"{digest}-v{VARIANT_VERSION}-s{seed}-{variant}"
+        entry = self.root / self.params.digest() / "variants" / digest[:2] / f"{key}.npz"
+        cached = self._load(entry, extra=("speed",))
+        if cached is not None:
+            self.hits += 1
+            return cached, float(cached.pop("speed"))
+        self.misses += 1
+        rng = np.random.default_rng([seed, variant, int(digest[:12], 16)])
+        audio, applied = training_variant(load_audio(audio_path), rng)
+        features = compute_features(audio, self.params)
+        factor = applied.get("speed", 1.0)
+        self._store(entry, {**features, "speed": np.float64(factor)})
+        return features, factor
+
+    def _load(self, entry: Path, extra: tuple[str, ...] = ()) -> dict[str, np.ndarray] | None:
         try:
             with np.load(entry, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in FEATURE_NAMES}
+                arrays = {k: z[k] for k in (*FEATURE_NAMES, *extra)}
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):

@@ -262,9 +262,19 @@ def speaker_splits(speakers, seed: int = 0, val: float = DEFAULT_VAL, test: floa
 
 
 def split_by_speaker(
-    entries, seed: int = 0, val: float = DEFAULT_VAL, test: float = DEFAULT_TEST
+    entries,
+    seed: int = 0,
+    val: float = DEFAULT_VAL,
+    test: float = DEFAULT_TEST,
+    val_speakers=(),
+    test_speakers=(),
 ) -> list[ManifestEntry]:
-    """The entries with `split` set from their speaker (see speaker_splits)."""
+    """The entries with `split` set from their speaker (see speaker_splits). Speakers named in
+    `val_speakers` / `test_speakers` go there; naming any replaces that split's random draw
+    (e.g. a real speaker of an unseen language as the test split)."""
     entries = list(entries)
-    split = speaker_splits((e.speaker for e in entries), seed, val, test)
+    fixed = {**{s: "val" for s in val_speakers}, **{s: "test" for s in test_speakers}}
+    rest = [e.speaker for e in entries if e.speaker not in fixed]
+    split = speaker_splits(rest, seed, 0.0 if val_speakers else val, 0.0 if test_speakers else test)
+    split.update(fixed)
     return [replace(e, split=split[e.speaker]) for e in entries]

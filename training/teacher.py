@@ -442,6 +442,24 @@ def bilabial_closure(phones, n: int, fps: float) -> np.ndarray:
     return sealed
 
 
+ROUNDED_PHONES = ("UW", "UH", "OW", "OY", "W")  # the lips round (funnel or pucker) for these
+ROUND_FRACTION = 0.7  # the rounding is held over the middle 70% of the phone
+
+
+def rounded_lips(phones, n: int, fps: float) -> np.ndarray:
+    """Bool [n]: the frames in the middle of a rounded vowel or W, where the teacher's lips are
+    rounded: the yes/no label of a rounding head (the same reason as bilabial_closure)."""
+    segments = _segments(_checked(phones), n / fps)
+    t = np.arange(n) / fps
+    rounded = np.zeros(n, bool)
+    for s in segments:
+        if s.phone not in ROUNDED_PHONES:
+            continue
+        h = max(ROUND_FRACTION * 0.5 * (s.end - s.start), 0.6 / fps)
+        rounded |= (t >= s.centre - h - 1e-9) & (t <= s.centre + h + 1e-9)
+    return rounded
+
+
 def _apply_constraints(face: np.ndarray, segments: list[Segment], fps: float) -> np.ndarray:
     v, arkit = visemes(), get_space("arkit")
     n = len(face)

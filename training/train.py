@@ -58,6 +58,9 @@ class TrainOptions:
     init: Path | None = None  # fine-tune: start from this checkpoint's weights (see start_from)
     threads: int | None = None
     progress: bool = True
+    augment: int = 0  # augmented copies of every training clip (training.augment.training_variant)
+    jobs: int = 1  # processes that compute them the first time
+    recorded_share: float | None = None  # share of windows from people's recordings (None: by length)
 
 
 # -- distributed -----------------------------------------------------------------------------------
@@ -285,8 +288,12 @@ def train(o: TrainOptions) -> Path:
     cache = FeatureCache(o.cache)
     show = o.progress and dist.main
     train_clips = load_clips(train_entries, cache, rig, progress=show, desc="train clips")
+    if o.augment:
+        from training.dataset import augmented_clips
+
+        train_clips += augmented_clips(train_clips, cache, o.augment, o.seed, o.jobs, progress=show)
     val_clips = load_clips(val_entries, cache, rig, progress=show, desc="val clips")
-    sampler = WindowSampler(train_clips, o.window)
+    sampler = WindowSampler(train_clips, o.window, recorded_share=o.recorded_share)
     val_sampler = WindowSampler(val_clips, o.window, sampler.speakers) if val_clips else None
     val_windows = val_sampler.fixed_windows(o.val_windows, o.seed) if val_sampler else []
 

@@ -39,6 +39,11 @@ from training.emotions import EMOTIONS
 from .blocks import lip_mask, predict_aligned, velocity_loss
 from .frontend import CausalConv, MelFrontend
 
+# Event heads (emorig's addition): batch label key -> (logit layer, face layer); the face layer's
+# output is named by EVENT_FACE. Order is the order the gates apply.
+EVENT_HEADS = {"rounding": ("rounding_logit", "rounded_head"), "closure": ("closure_logit", "sealed_head")}
+EVENT_FACE = {"rounding": "rounded", "closure": "sealed"}
+
 
 @dataclass
 class DEITalkConfig:
@@ -79,6 +84,20 @@ class DEITalkConfig:
     # trained by plain BCE is rarely 50% sure of one on a new voice: training refits this on the
     # validation windows at every validation (`calibrate`: the best F1 for sealed vs not).
     closure_threshold: float = 0.5
+    # The same for rounded vowels (UW/OW/W): regressed pucker/funnel shrinks toward the mean when
+    # the network is unsure, so a rounding probability gates a "rounded lips" head. Applied before
+    # the closure gate (a B inside a rounded vowel still seals the lips).
+    rounding_head: bool = False
+    w_rounding: float = 0.1
+    w_rounded: float = 1.0
+    rounding_sharpness: float = 3.0
+    rounding_threshold: float = 0.5
+    # Smoothing inside the lookahead (emorig's addition): a fixed causal Hann filter over the
+    # decoder's last features, `feature_smoothing` frames each side of its centre. It delays the
+    # features by that many frames, so the network trains to be that much earlier; the face
+    # still comes out `lookahead` frames after the audio, smooth, with no filter after it to lag
+    # (a causal filter on the output, as the bridge's One Euro, puts the face 30 ms behind).
+    feature_smoothing: int = 0
 
     def __post_init__(self):  # JSON gives lists; keep tuples so configs compare equal
         for name in ("frontend_dilations", "motion_channels", "motion_dilations", "tcn_dilations"):
@@ -90,10 +109,10 @@ class DEITalkConfig:
 
     @property
     def left_context(self) -> int:
-        """Past frames (of log-mel) one output depends on: front end + sliding max + decoder."""
+        """Past frames (of log-mel) one output depends on: front end + sliding max + decoder + smoothing."""
         tcn = sum((self.tcn_kernel - 1) * d for d in self.tcn_dilations)
         front = sum((self.tcn_kernel - 1) * d for d in self.frontend_dilations)
-        return front + (self.saliency_window - 1) + tcn
+        return front + (self.saliency_window - 1) + tcn + 2 * self.feature_smoothing
 
 
 def dynamic_positional_encoding(positions: torch.Tensor, dim: int, horizon: int) -> torch.Tensor:
@@ -156,10 +175,19 @@ class DEITalk(nn.Module):
             CausalConv(a + cond, b, cfg.tcn_kernel, d) for a, b, d in zip(chans, chans[1:], cfg.tcn_dilations)
         )
         self.head = nn.Linear(cfg.tcn_channels, cfg.n_curves)
-        if cfg.closure_head:
-            self.closure_logit = nn.Linear(cfg.tcn_channels, 1)
-            self.sealed_head = nn.Linear(cfg.tcn_channels, cfg.n_curves)
+        for event, (logit, face) in EVENT_HEADS.items():
+            if getattr(cfg, f"{event}_head"):
+                setattr(self, logit, nn.Linear(cfg.tcn_channels, 1))
+                setattr(self, face, nn.Linear(cfg.tcn_channels, cfg.n_curves))
+        if cfg.feature_smoothing:
+            taps = torch.hann_window(2 * cfg.feature_smoothing + 3, periodic=False)[1:-1]
+            self.register_buffer("smooth_taps", taps / taps.sum(), persistent=False)
+        if cfg.closure_head or cfg.rounding_head:
             self.register_buffer("lip", lip_mask(cfg.space).float(), persistent=False)
+
+    def events(self) -> list[str]:
+        """The event heads this network has, in the order their gates apply."""
+        return [e for e in EVENT_HEADS if getattr(self.cfg, f"{e}_head")]
 
     # -- the causal network -------------------------------------------------------------------
     def forward(self, mel, emotion, intensity, positions, auto: bool = False):
@@ -223,20 +251,38 @@ class DEITalk(nn.Module):
             else:
                 y, cache[f"dec{i}"] = conv.step(inp, cache.get(f"dec{i}"))
                 x = F.relu(y)
-        x = x.transpose(1, 2)
+        x = self._smooth(x.transpose(1, 2), cache)
         rig = self.head(x)
         out = {"saliency": saliency, "emotion_logits": logits}
         if s_emo is not None:
             out["s_emo"] = s_emo
-        if self.cfg.closure_head:
-            closure = self.closure_logit(x)[..., 0]
-            sealed = self.sealed_head(x)
-            half = math.log(self.cfg.closure_threshold / (1 - self.cfg.closure_threshold))
-            gate = torch.sigmoid(self.cfg.closure_sharpness * (closure - half))
-            out.update(rig_base=rig, closure_logit=closure, closure_gate=gate, sealed=sealed)
-            rig = rig + gate[..., None] * self.lip * (sealed - rig)
+        if self.events():
+            out["rig_base"] = rig
+        for event in self.events():  # rounding first, then closure: the later gate wins
+            logit_layer, face_layer = EVENT_HEADS[event]
+            logit = getattr(self, logit_layer)(x)[..., 0]
+            face = getattr(self, face_layer)(x)
+            threshold = getattr(self.cfg, f"{event}_threshold")
+            half = math.log(threshold / (1 - threshold))
+            gate = torch.sigmoid(getattr(self.cfg, f"{event}_sharpness") * (logit - half))
+            out.update({f"{event}_logit": logit, f"{event}_gate": gate, EVENT_FACE[event]: face})
+            rig = rig + gate[..., None] * self.lip * (face - rig)
         out["rig"] = rig
         return out
+
+    def _smooth(self, x, cache: dict | None):
+        """The causal Hann filter on features [B, T, C]; before the first row, the first row (the
+        stream's cache holds the last 2h rows, so streaming equals offline)."""
+        h = self.cfg.feature_smoothing
+        if not h:
+            return x
+        past = None if cache is None else cache.get("smooth")
+        if past is None:
+            past = x[:, :1].expand(-1, 2 * h, -1)
+        joined = torch.cat([past, x], 1)
+        if cache is not None:
+            cache["smooth"] = joined[:, joined.shape[1] - 2 * h :]
+        return joined.unfold(1, 2 * h + 1, 1) @ self.smooth_taps  # [B, T, C, 2h+1] @ [2h+1]
 
     def predict(self, mel, emotion, intensity, silence_mel: float, auto: bool = False):
         return predict_aligned(self, mel, emotion, intensity, silence_mel, auto)
@@ -267,41 +313,46 @@ class DEITalk(nn.Module):
             parts["con"] = 0.5 * (F.cross_entropy(sim, labels) + F.cross_entropy(sim.T, labels))  # Eq. 10
             parts["cla"] = F.cross_entropy(self.classifier(s_max), emotion)  # Eq. 11 (soft labels allowed)
             total = total + cfg.w_con * parts["con"] + cfg.w_cla * parts["cla"]
-        if cfg.closure_head and "closure" in batch:
-            label = batch["closure"]
-            known, sealed = label >= 0, label > 0.5
+        for event in self.events():
+            if event not in batch:
+                continue
+            label, face = batch[event], EVENT_FACE[event]
+            known, on = label >= 0, label > 0.5
             if bool(known.any()):
-                parts["closure"] = F.binary_cross_entropy_with_logits(out["closure_logit"][known], label[known])
-                total = total + cfg.w_closure * parts["closure"]
-            if bool(sealed.any()):
-                err = (out["sealed"] - target) ** 2 * self.lip
-                parts["sealed"] = err[sealed].sum(-1).mean()
-                total = total + cfg.w_sealed * parts["sealed"]
+                parts[event] = F.binary_cross_entropy_with_logits(out[f"{event}_logit"][known], label[known])
+                total = total + getattr(cfg, f"w_{event}") * parts[event]
+            if bool(on.any()):  # the event's face is trained only where the event happens
+                err = (out[face] - target) ** 2 * self.lip
+                parts[face] = err[on].sum(-1).mean()
+                total = total + getattr(cfg, f"w_{face}") * parts[face]
         return total, {k: v.detach() for k, v in parts.items()}
 
     @torch.no_grad()
     def calibrate(self, batches) -> dict:
-        """Fit `closure_threshold` on held-out batches (with `closure` labels): the probability
-        that best separates sealed from other frames (F1). Returns what it fitted ({} if nothing)."""
-        if not self.cfg.closure_head:
-            return {}
-        probs, labels = [], []
-        for b in batches:
-            if "closure" not in b:
+        """Fit each event head's threshold on held-out batches (with its labels): the probability
+        that best separates event frames from the rest (F1). Returns what it fitted ({} if nothing)."""
+        batches = list(batches)
+        fitted = {}
+        for event in self.events():
+            probs, labels = [], []
+            for b in batches:
+                if event not in b:
+                    continue
+                logit = self.predict(b["mel"], b["emotion"], b["intensity"], b["silence_mel"])[f"{event}_logit"]
+                known = b[event] >= 0
+                probs.append(logit.sigmoid()[known])
+                labels.append(b[event][known] > 0.5)
+            if not probs or not bool(torch.cat(labels).any()):
                 continue
-            logit = self.predict(b["mel"], b["emotion"], b["intensity"], b["silence_mel"])["closure_logit"]
-            known = b["closure"] >= 0
-            probs.append(logit.sigmoid()[known])
-            labels.append(b["closure"][known] > 0.5)
-        if not probs or not bool(torch.cat(labels).any()):
-            return {}
-        p, y = torch.cat(probs), torch.cat(labels)
-        best = (-1.0, self.cfg.closure_threshold)
-        # Candidates from the probabilities themselves: an unsure head's scores may all be tiny.
-        for t in torch.quantile(p.float(), torch.linspace(0.01, 0.999, 200, device=p.device)).unique().tolist():
-            hit = p > t
-            tp = float((hit & y).sum())
-            f1 = 2 * tp / max(float(hit.sum()) + float(y.sum()), 1.0)
-            best = max(best, (f1, t))
-        self.cfg.closure_threshold = min(max(best[1], 1e-4), 1 - 1e-4)  # a finite logit
-        return {"closure_threshold": self.cfg.closure_threshold, "closure_f1": best[0]}
+            p, y = torch.cat(probs), torch.cat(labels)
+            best = (-1.0, getattr(self.cfg, f"{event}_threshold"))
+            # Candidates from the probabilities themselves: an unsure head's scores may all be tiny.
+            for t in torch.quantile(p.float(), torch.linspace(0.01, 0.999, 200, device=p.device)).unique().tolist():
+                hit = p > t
+                tp = float((hit & y).sum())
+                f1 = 2 * tp / max(float(hit.sum()) + float(y.sum()), 1.0)
+                best = max(best, (f1, t))
+            threshold = min(max(best[1], 1e-4), 1 - 1e-4)  # a finite logit
+            setattr(self.cfg, f"{event}_threshold", threshold)
+            fitted.update({f"{event}_threshold": threshold, f"{event}_f1": best[0]})
+        return fitted

@@ -6,6 +6,11 @@ is only 8 kHz). The transcripts come with asterisk-core-sounds-en, in
 /usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt(.gz), as `name: text` lines.
 The Russian set (asterisk-core-sounds-ru-g722) is laid out the same way.
 G.722 is decoded with the G722 module of PyPI's g722 package.
+
+Older prompt sets by other speakers (asterisk-prompt-fr-armelle, -es-co, -it-menardi-gsm) are
+8 kHz GSM with no transcripts; training/data/prompt_words/ says what their unambiguous prompts
+(numbers, days, months, letters) say, so those can be force-aligned too (PROMPT_SETS).
+asterisk-core-sounds-fr, -es and -it are NOT here on purpose: an outside evaluation uses them.
 """
 
 from __future__ import annotations
@@ -24,6 +29,25 @@ DOCS = Path("/usr/share/doc")
 # The prompt sets `emorig data synth --real` knows: name -> (language, the manifest's speaker).
 # asterisk-ru: asterisk-core-sounds-ru-g722 + asterisk-core-sounds-ru, one Russian speaker, ~23 min.
 SETS = {"asterisk": ("en", "asterisk-en-allison"), "asterisk-ru": ("ru", "asterisk-ru-ivrvoice")}
+
+
+class PromptSet(NamedTuple):
+    language: str
+    speaker: str  # the manifest's speaker
+    folder: str  # under SOUNDS
+    package: str  # the Debian package that installs it
+    licence: str
+
+
+# name -> the set; its transcripts are training/data/prompt_words/<name minus "prompt-">.tsv.
+PROMPT_SETS = {
+    "prompt-fr-armelle": PromptSet("fr", "asterisk-fr-armelle", "fr", "asterisk-prompt-fr-armelle", "BSD-style"),
+    "prompt-it-menardi": PromptSet(
+        "it", "asterisk-it-menardi", "it_IT_f_Menardi", "asterisk-prompt-it-menardi-gsm", "CC BY-SA 3.0 IT"
+    ),
+    "prompt-es-co": PromptSet("es", "asterisk-es-co", "es", "asterisk-prompt-es-co", "GPL-2"),
+}
+SOURCES = (*SETS, *PROMPT_SETS)  # every name `emorig data synth --real` takes
 _BRACKETS = re.compile(r"\[[^\]]*\]|\([^)]*\)|<[^>]*>")  # [tones], (note: ...), <beep>: descriptions, not words
 
 
@@ -99,3 +123,20 @@ def prompts(language: str = "en", root: Path = SOUNDS) -> list[Prompt]:
         if audio.is_file():
             out.append(Prompt(name, audio, text))
     return out
+
+
+def prompt_set(name: str, root: Path = SOUNDS) -> list[Prompt]:
+    """The prompts of PROMPT_SETS[name] that are installed and have a transcript, sorted."""
+    from importlib import resources
+
+    spec = PROMPT_SETS[name]
+    table = resources.files("training") / "data" / "prompt_words" / f"{name.removeprefix('prompt-')}.tsv"
+    out = []
+    for line in table.read_text("utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        prompt, _, text = line.partition("\t")
+        audio = root / spec.folder / f"{prompt}.gsm"
+        if audio.is_file() and text.strip():
+            out.append(Prompt(prompt, audio, text.strip()))
+    return sorted(out)
