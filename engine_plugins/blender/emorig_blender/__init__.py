@@ -6,9 +6,13 @@ resample, matching, takes_io, runner) are tested by pytest without Blender; the 
 tests/test_blender_addon.py inside a headless Blender.
 """
 
-import bpy
+try:
+    import bpy
+except ImportError:  # imported outside Blender (pytest of the bpy-free cores): no UI parts then
+    bpy = None
 
-from . import live_session, operators, prefs, ui
+if bpy is not None:
+    from . import live_session, operators, prefs, ui
 
 bl_info = {
     "name": "emorig",
@@ -20,7 +24,7 @@ bl_info = {
     "category": "Animation",
 }
 
-_CLASSES = prefs.CLASSES + operators.CLASSES + ui.CLASSES
+_CLASSES = (prefs.CLASSES + operators.CLASSES + ui.CLASSES) if bpy is not None else ()
 
 
 def register():

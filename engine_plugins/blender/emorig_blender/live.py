@@ -149,18 +149,20 @@ class FrameDecoder:
         if not isinstance(doc, dict):
             raise Dropped("not_a_map")
         kind, subject = doc.get("type"), doc.get("subject")
-        if not isinstance(kind, str) or "schema" not in doc or not isinstance(subject, str):
+        if not isinstance(kind, str) or "schema" not in doc:
             raise Dropped("missing_field")
         if doc["schema"] != SCHEMA_VERSION:
             raise Dropped("unsupported_schema")
+        if kind not in ("static", "frame"):
+            return None  # a message type of a newer sender (it may carry no subject): ignored, not an error
+        if not isinstance(subject, str):
+            raise Dropped("missing_field")
         if kind == "static":
             curves = doc.get("curves")
             if not isinstance(curves, list):
                 raise Dropped("missing_field")
             self._layout(subject, doc["schema"], doc.get("space"), doc.get("fps"), curves)
             return None
-        if kind != "frame":
-            return None  # a message type of a newer sender: ignored, not an error
         raw, number, time = doc.get("values"), doc.get("number"), doc.get("time")
         if not isinstance(raw, bytes) or not isinstance(number, int) or not isinstance(time, (int, float)):
             raise Dropped("bad_field")
