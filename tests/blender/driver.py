@@ -217,23 +217,48 @@ def scenario_live():
 
 
 def scenario_screenshot():
-    """A still for docs/blender.md: a take imported onto a simple head, rendered by Workbench."""
+    """A still for docs/blender.md: a take imported onto a simple face, rendered by Workbench."""
     enable_addon()
     scene = bpy.context.scene
     scene.render.fps = 30
-    obj = make_face("Face", CONFIG["shapes"])
+    for obj in list(bpy.data.objects):
+        bpy.data.objects.remove(obj)
+    bpy.ops.mesh.primitive_uv_sphere_add(radius=1.0, segments=48, ring_count=24)
+    head = bpy.context.active_object
+    head.scale = (0.85, 0.9, 1.1)
     bpy.ops.object.shade_smooth()
+    for x in (-0.3, 0.3):  # eyes
+        bpy.ops.mesh.primitive_uv_sphere_add(radius=0.12, location=(x, -0.78, 0.3))
+        bpy.ops.object.shade_smooth()
+    # The mouth carries the shape keys: jawOpen opens it, the smiles lift its corners.
+    bpy.ops.mesh.primitive_uv_sphere_add(radius=0.22, location=(0, -0.85, -0.45))
+    mouth = bpy.context.active_object
+    mouth.name = "Face"
+    mouth.scale = (1.0, 0.3, 0.12)
+    bpy.ops.object.shade_smooth()
+    mouth.shape_key_add(name="Basis", from_mix=False)
+    for name, move in [
+        ("jawOpen", lambda co: (co.x, co.y, co.z * 4.0 - 0.1 if co.z < 0 else co.z * 1.5)),
+        ("mouthSmileLeft", lambda co: (co.x, co.y, co.z + max(0.0, co.x) ** 2 * 3)),
+        ("mouthSmileRight", lambda co: (co.x, co.y, co.z + max(0.0, -co.x) ** 2 * 3)),
+    ]:
+        kb = mouth.shape_key_add(name=name, from_mix=False)
+        for v in kb.data:
+            v.co = move(v.co)
+    mat = bpy.data.materials.new("mouth")
+    mat.diffuse_color = (0.15, 0.02, 0.03, 1)
+    mouth.data.materials.append(mat)
     bpy.ops.emorig.import_take(filepath=CONFIG["take"], object_name="Face", start_frame=1)
     scene.frame_set(CONFIG["frame"])
-    bpy.ops.object.camera_add(location=(0, -5.5, 0.3), rotation=(math.radians(88), 0, 0))
+    bpy.ops.object.camera_add(location=(0, -5.0, 0.1), rotation=(math.radians(90), 0, 0))
     scene.camera = bpy.context.active_object
     scene.render.engine = "BLENDER_WORKBENCH"
     scene.display.shading.light = "STUDIO"
-    scene.display.shading.color_type = "SINGLE"
+    scene.display.shading.color_type = "MATERIAL"
     scene.render.resolution_x, scene.render.resolution_y = 640, 480
     scene.render.filepath = CONFIG["image"]
     bpy.ops.render.render(write_still=True)
-    RESULT["jaw"] = obj.data.shape_keys.key_blocks["jawOpen"].value
+    RESULT["jaw"] = mouth.data.shape_keys.key_blocks["jawOpen"].value
 
 
 globals()["scenario_" + CONFIG["scenario"]]()
