@@ -23,6 +23,7 @@ VARIANTS = {
     "closure_head": dict(closure_head=True),
     "event_heads": dict(closure_head=True, rounding_head=True),
     "feature_smoothing": dict(closure_head=True, feature_smoothing=2),
+    "committed_closure": dict(closure_head=True, closure_seal=True, closure_hold=3, feature_smoothing=2),
 }
 
 
@@ -85,6 +86,27 @@ def test_the_closure_gate_swaps_in_the_sealed_face_on_lip_curves_only():
         expect_lips = out["sealed"][..., lip] if sure else out["rig_base"][..., lip]
         torch.testing.assert_close(out["rig"][..., lip], expect_lips)
         torch.testing.assert_close(out["rig"][..., ~lip], out["rig_base"][..., ~lip])
+
+
+def test_a_committed_closure_touches_the_lips_and_holds_a_short_spike():
+    torch.manual_seed(0)
+    net = DEITalk(tiny(closure_head=True, closure_seal=True, seal_jaw=0.1, closure_hold=3)).eval()
+    jaw, close = ARKIT.index("jawOpen"), ARKIT.index("mouthClose")
+    with torch.no_grad():
+        net.closure_logit.weight.zero_()
+        net.closure_logit.bias.fill_(40.0)
+        net.sealed_head.weight.zero_()
+        net.sealed_head.bias.zero_()
+        net.sealed_head.bias[jaw] = 0.3  # a sealed head that came out half open, as on a new voice
+        out = net.predict(torch.randn(1, 40, 80), torch.eye(8)[:1], torch.ones(1), SILENCE)
+    # Decoded: the jaw capped and the lips meeting over it (mouthClose = jawOpen), whatever the head said.
+    torch.testing.assert_close(out["rig"][0, :, jaw], torch.full((40,), 0.1))
+    torch.testing.assert_close(out["rig"][0, :, close], torch.full((40,), 0.1))
+    # One frame sure of a closure: the gate stays up for it and the 3 frames after, then lets go.
+    spike = torch.full((1, 40), -40.0)
+    spike[0, 20] = 40.0
+    gate, _ = net._commit_closure(torch.sigmoid(spike), out["sealed"], None)
+    assert gate[0, 20:24].min() > 0.99 and gate[0, 24:].max() < 1e-6 and gate[0, :20].max() < 1e-6
 
 
 def test_a_sure_closure_wins_over_a_sure_rounding_on_the_lips():

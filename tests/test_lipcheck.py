@@ -46,9 +46,18 @@ def test_a_face_that_does_what_the_phones_ask_passes_and_a_mumble_fails():
         assert good[key] == 1.0, key
         assert bad[key] == 0.0, key
     assert good["n_closure"] == 2 and good["n_closure_m"] == 1
+    assert good["sealed_vowel"] == 0.0 and good["n_sealed_vowel"] == 2  # AA and UW stay open
     # the pause before the words is checked up to 100 ms before them, the one after from 150 ms after
     t = np.arange(n) / FPS
     assert good["n_quiet"] == np.count_nonzero(t <= 0.4) + np.count_nonzero(t >= 1.25)
+
+
+def test_lips_that_seal_through_every_phone_are_counted_as_false_closures():
+    n = int(1.6 * FPS)
+    x, t = frames_for(PHONES, n)
+    x[:, ARKIT.index("jawOpen")] = 0.0  # a face shut all the way through: every closure "passes"
+    rates = score_clip(x, t, PHONES, np.zeros(int(1.6 * SR), np.float32), SR, FPS).rates(FPS)
+    assert rates["closure"] == 1.0 and rates["sealed_vowel"] == 1.0
 
 
 def test_the_lag_is_how_far_the_jaw_trails_the_voice():

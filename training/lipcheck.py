@@ -11,6 +11,8 @@ The checks (docs/evaluation.md, "As shipped", has each in a table):
 - quiet: the share of frames in pauses of 0.3 s or more with jawOpen <= 0.12, leaving out the
   150 ms after the last phone (the mouth may take that long to settle) and the 100 ms before the
   next (lips part before the sound starts);
+- false closures: the share of vowels (50 ms or longer) whose middle frame passes the closure
+  check — what a closure detector tuned for recall costs (a stutter on the lips); lower is better;
 - lag: the shift that best lines jawOpen up with the audio's 50 ms RMS envelope (cross-correlation
   pooled over clips, peak refined to sub-frame); positive = the face is behind the voice.
 """
@@ -28,6 +30,7 @@ from .evaluate import MIN_VOWEL_S, OPEN_VOWELS
 
 BILABIALS = ("P", "B", "M")
 ROUNDED = ("UW", "OW", "W")
+VOWELS = ("AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW")
 CLOSED_JAW = 0.05
 SEAL_RATIO, SEAL_MAX_JAW = 0.6, 0.35
 PRESS = 0.3
@@ -141,6 +144,8 @@ def score_clip(arkit: np.ndarray, times: np.ndarray, phones, audio: np.ndarray, 
         if start > times[-1]:
             break
         long_enough = end - start >= MIN_VOWEL_S - 1e-9
+        if phone in VOWELS and long_enough:
+            t.add("sealed_vowel", sealed[int(np.abs(times - (start + end) / 2).argmin())])
         if phone in BILABIALS:
             ok = bool(sealed[_span(times, start, end)].any())
             t.add("closure", ok)
@@ -221,6 +226,7 @@ ROWS = (
     ("open", "jaw open on open vowels (≥ 0.25)", "≥ 95%"),
     ("rounding", "rounding on UW/OW/W (≥ 0.25)", "≥ 85%"),
     ("quiet", "quiet frames in pauses ≥ 0.3 s (jawOpen ≤ 0.12)", "≥ 97%"),
+    ("sealed_vowel", "lips sealed mid-vowel (false closures)", "low"),
     ("lag_ms", "face behind the voice (jaw–energy lag)", "≤ 20 ms"),
     ("jitter", "jitter (mean abs. 2nd difference, jaw+mouth)", "no worse"),
 )

@@ -84,6 +84,15 @@ class DEITalkConfig:
     # trained by plain BCE is rarely 50% sure of one on a new voice: training refits this on the
     # validation windows at every validation (`calibrate`: the best F1 for sealed vs not).
     closure_threshold: float = 0.5
+    # Decoding the closure as a decision (issue 12): the sealed head regresses toward the teacher's
+    # plateaus and comes out a little open (jaw ~0.07 with mouthClose short of it), and a blend at a
+    # partial gate halves both, so an M the network did spot still reads open. `closure_seal` makes
+    # the closure face's lips touch (ARKit's mouthClose >= jawOpen, jaw capped at `seal_jaw`) and
+    # `closure_hold` keeps the gate at its peak over the last that many frames, so a short, late
+    # or wavering spike still gives a whole closure instead of a flicker.
+    closure_seal: bool = False
+    seal_jaw: float = 0.1
+    closure_hold: int = 0
     # The same for rounded vowels (UW/OW/W): regressed pucker/funnel shrinks toward the mean when
     # the network is unsure, so a rounding probability gates a "rounded lips" head. Applied before
     # the closure gate (a B inside a rounded vowel still seals the lips).
@@ -184,6 +193,9 @@ class DEITalk(nn.Module):
             self.register_buffer("smooth_taps", taps / taps.sum(), persistent=False)
         if cfg.closure_head or cfg.rounding_head:
             self.register_buffer("lip", lip_mask(cfg.space).float(), persistent=False)
+        if cfg.closure_seal:  # the two curves a sealed face sets (ARKit names)
+            space = get_space(cfg.space)
+            self.jaw_index, self.close_index = space.index("jawOpen"), space.index("mouthClose")
 
     def events(self) -> list[str]:
         """The event heads this network has, in the order their gates apply."""
@@ -265,10 +277,32 @@ class DEITalk(nn.Module):
             threshold = getattr(self.cfg, f"{event}_threshold")
             half = math.log(threshold / (1 - threshold))
             gate = torch.sigmoid(getattr(self.cfg, f"{event}_sharpness") * (logit - half))
-            out.update({f"{event}_logit": logit, f"{event}_gate": gate, EVENT_FACE[event]: face})
+            out[EVENT_FACE[event]] = face  # the head as trained (the loss reads it)
+            if event == "closure":
+                gate, face = self._commit_closure(gate, face, cache)
+            out.update({f"{event}_logit": logit, f"{event}_gate": gate})
             rig = rig + gate[..., None] * self.lip * (face - rig)
         out["rig"] = rig
         return out
+
+    def _commit_closure(self, gate, face, cache: dict | None):
+        """The closure decoded as a decision (see DEITalkConfig.closure_seal / closure_hold)."""
+        cfg = self.cfg
+        if cfg.closure_hold:
+            k = cfg.closure_hold
+            past = None if cache is None else cache.get("closure_hold")
+            if past is None:
+                past = gate.new_zeros(gate.shape[0], k)
+            joined = torch.cat([past, gate], 1)
+            if cache is not None:
+                cache["closure_hold"] = joined[:, joined.shape[1] - k :]
+            gate = joined.unfold(1, k + 1, 1).amax(-1)
+        if cfg.closure_seal:
+            jaw = face[..., self.jaw_index].clamp(0, cfg.seal_jaw)
+            close = torch.maximum(face[..., self.close_index], jaw)
+            face = face.clone()
+            face[..., self.jaw_index], face[..., self.close_index] = jaw, close
+        return gate, face
 
     def _smooth(self, x, cache: dict | None):
         """The causal Hann filter on features [B, T, C]; before the first row, the first row (the
