@@ -286,7 +286,7 @@ class SileroVadConfig:
     on: float = 0.5  # Silero's own default threshold
     off: float = 0.35  # and its default offset, threshold - 0.15
     onset_s: float = 0.0  # the network already ignores clicks
-    hangover_s: float = 0.08  # a little under Silero's min_silence_duration_ms (0.1 s): rest sooner after a phrase
+    hangover_s: float = 0.0  # none: the network hears pauses through its lookahead; the 0.35 offset is hangover enough (rest within 0.15 s)
     # Frames quieter than this (dBFS, 10 ms) are silence whatever the network says: Silero's
     # probability lingers ~0.1 s after a phrase ends even into digital silence, which kept the
     # mouth open through short pauses between phrases.
