@@ -92,7 +92,7 @@ def _build(args, names: list[str], live: bool = False, model=None):
     space = get_space(args.rig)
     mappings = [load_mapping(p) for p in args.mapping]
     if model is None:
-        model = load_model(args.model, resolve_device(args.device), live=live)
+        model = load_model(args.model, resolve_device(args.device, args.model), live=live)
     registry = SinkRegistry()
     wanted = set(names)
     subjects = []
@@ -291,7 +291,7 @@ def _bench(args) -> int:
     from . import bench
     from .runtime import load_model, resolve_device
 
-    model = load_model(args.model, resolve_device(args.device), live=args.what != "throughput")
+    model = load_model(args.model, resolve_device(args.device, args.model), live=args.what != "throughput")
     report = bench.run(args.what, seconds=args.seconds, rig=args.rig, subjects=args.subjects, model=model)
     print(report)
     return 0

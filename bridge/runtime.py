@@ -16,11 +16,13 @@ log = logging.getLogger("emorig")
 MODELS = ("default", "reference")  # default: the trained network shipped in training/default_model
 
 
-def resolve_device(spec: str) -> str:
-    """cpu | cuda | auto -> the device models run on. cuda without a GPU is an error; auto falls back."""
+def resolve_device(spec: str, model: str | None = None) -> str:
+    """cpu | cuda | auto -> the device models run on. cuda without a GPU is an error; auto falls back.
+    `model`: the --model it is for; the reference model runs on numpy, so asking torch about GPUs
+    (an import of ~0.8 s) is skipped for it."""
     if spec not in ("cpu", "cuda", "auto"):
         raise InputError(f"--device must be cpu, cuda or auto, not {spec!r}")
-    if spec == "cpu":
+    if spec == "cpu" or (model == "reference" and spec == "auto"):
         return "cpu"
     try:
         import torch
