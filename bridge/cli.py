@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "bridge.cli_mapping",  # emorig mapping fit | from-meshes
     "bridge.cli_preview",  # emorig preview | plot
     "bridge.cli_stream",  # emorig stream | animate | devices | bench
+    "bridge.cli_bake",  # emorig bake
     "training.cli_data",  # emorig data ...
     "training.cli_train",  # emorig train
     "training.cli_eval",  # emorig eval

@@ -11,7 +11,7 @@ from retarget.errors import InputError
 log = logging.getLogger("emorig")
 
 
-def _add_face_options(p) -> None:
+def _add_face_options(p, sinks: bool = True) -> None:
     p.add_argument(
         "--rig",
         default="livelinkface",
@@ -57,6 +57,8 @@ def _add_face_options(p) -> None:
     ):
         p.add_argument(f"--no-{stage}", dest=stage, action="store_false", help=f"turn off {what}")
     p.add_argument("--seed", type=int, default=0, help="seed of the procedural blinks, glances and head motion")
+    if not sinks:
+        return
     p.add_argument(
         "--sink",
         action="append",
@@ -76,9 +78,10 @@ def _split_named(value: str, names: set[str]) -> tuple[str | None, str]:
     return None, value
 
 
-def _build(args, names: list[str], live: bool = False, model=None):
+def _build(args, names: list[str], live: bool = False, model=None, vad_model=None):
     """Subjects (one per name) with their sinks and controls, from the shared options (`model`:
-    one already loaded from args.model, so a caller rendering many files loads it once)."""
+    one already loaded from args.model, so a caller rendering many files loads it once; likewise
+    `vad_model`, a loaded Silero network for --vad auto|silero)."""
     from retarget.mappings import load_mapping
     from retarget.spaces import get_space
 
@@ -110,7 +113,8 @@ def _build(args, names: list[str], live: bool = False, model=None):
                         )
                     )
             post = PostSettings(args.smoothing, args.blinks, args.saccades, args.head, args.silence, seed=args.seed + i)
-            subject = Subject(SubjectConfig(name, space, args.fps, post), model, make_vad(args.vad), sinks, controls)
+            vad = make_vad(args.vad, model=vad_model)
+            subject = Subject(SubjectConfig(name, space, args.fps, post), model, vad, sinks, controls)
             start = controls.snapshot().emotion
             subject.blender = EmotionBlender("neutral" if start == "auto" else start)  # start in it, not blending in
             subjects.append(subject)
@@ -143,23 +147,35 @@ def _animate(args) -> int:
 
     _controls_or_error(args)
     audio = load_audio(args.audio)
+    with tqdm(
+        total=100,
+        desc="animating",
+        unit="%",
+        disable=args.quiet or None,
+        file=sys.stderr,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}",
+    ) as bar:
+
+        def progress(fraction):
+            bar.update(round(fraction * 100) - bar.n)
+
+        frames, subject = render_take(args, audio, progress=progress)
+    print(
+        f"{args.audio}: {len(audio) / 16000:.2f} s of audio -> {len(frames)} frames at {args.fps:g} fps "
+        f"({subject.config.space.name}) -> {', '.join(s.url for s in subject.sinks)}"
+    )
+    return 0
+
+
+def render_take(args, audio, model=None, vad_model=None, progress=None):
+    """`emorig animate`'s whole path for one file: args.output (and args.sink) get the frames.
+    `emorig bake` calls this per line with a model loaded once, so a baked take is the take
+    `animate` writes. Returns (frames, subject)."""
     args.sink = [args.output, *args.sink]
-    (subject,), registry = _build(args, [args.subject])
+    (subject,), registry = _build(args, [args.subject], model=model, vad_model=vad_model)
     try:
-        with tqdm(
-            total=100,
-            desc="animating",
-            unit="%",
-            disable=args.quiet or None,
-            file=sys.stderr,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}",
-        ) as bar:
-
-            def progress(fraction):
-                bar.update(round(fraction * 100) - bar.n)
-
-            frames = subject.render(audio, progress)
-            subject.send(frames)
+        frames = subject.render(audio, progress)
+        subject.send(frames)
     finally:
         subject.close()
         registry.close()
@@ -173,11 +189,7 @@ def _animate(args) -> int:
             )
         elif sink.stats.errors:
             raise InputError(f"{sink.url}: {sink.stats.last_error}")
-    print(
-        f"{args.audio}: {len(audio) / 16000:.2f} s of audio -> {len(frames)} frames at {args.fps:g} fps "
-        f"({subject.config.space.name}) -> {', '.join(s.url for s in subject.sinks)}"
-    )
-    return 0
+    return frames, subject
 
 
 # -- stream ---------------------------------------------------------------------------------------

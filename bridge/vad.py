@@ -396,9 +396,15 @@ class SileroVad:
 
 
 def make_vad(
-    kind: str = "auto", *, energy: EnergyVadConfig | None = None, silero: SileroVadConfig | None = None
+    kind: str = "auto",
+    *,
+    energy: EnergyVadConfig | None = None,
+    silero: SileroVadConfig | None = None,
+    model=None,
 ) -> EnergyVad | SileroVad:
-    """A detector: "energy", "silero" (InputError when it cannot load) or "auto" (silero if it loads, else energy)."""
+    """A detector: "energy", "silero" (InputError when it cannot load) or "auto" (silero if it loads, else energy).
+    `model`: a Silero network from load_silero() to reuse (loading one costs ~60 ms; a bake makes a
+    detector per line). Only for one detector at a time: the torch backend keeps its state inside."""
     kind = (kind or "auto").lower()
     if kind not in ("auto", "energy", "silero"):
         raise InputError(f"unknown VAD {kind!r} (use auto, energy or silero)")
@@ -406,7 +412,7 @@ def make_vad(
         log.info("VAD: energy")
         return EnergyVad(energy)
     try:
-        vad = SileroVad(config=silero)
+        vad = SileroVad(model=model, config=silero)
     except SileroUnavailable as e:
         if kind == "silero":
             raise InputError(f"silero VAD is not available: {e} ({SILERO_HINT})") from None
