@@ -268,8 +268,21 @@ class Renderer:
             return {"ok": False, "reason": f"{type(e).__name__}: {e}".replace("\n", " ")}
 
 
+# A test hook, not an option: a worker kills its own process (SIGKILL, as the OOM killer or a lost
+# node would) after rendering this many lines, before handing the last one back.
+KILL_AFTER_ENV = "EMORIG_BAKE_TEST_KILL_AFTER"
+
+
+def kill_after() -> int:
+    try:
+        return max(0, int(os.environ.get(KILL_AFTER_ENV, "0") or 0))
+    except ValueError:
+        return 0
+
+
 # The worker processes' own renderer (one per process, made by the pool's initializer).
 _WORKER: Renderer | None = None
+_DONE = 0
 
 
 def _init_worker(model_spec: str, device: str, vad: str) -> None:
@@ -278,7 +291,14 @@ def _init_worker(model_spec: str, device: str, vad: str) -> None:
 
 
 def _work(job: dict) -> dict:
-    return _WORKER.render(job)
+    global _DONE
+    result = _WORKER.render(job)
+    _DONE += 1
+    if kill_after() and _DONE >= kill_after():
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+    return result
 
 
 # -- the bake --------------------------------------------------------------------------------------
@@ -333,8 +353,11 @@ class Bake:
         self._bar = None
 
     def jobs(self) -> Iterator[tuple[Line, dict]]:
+        # Absolute paths: a worker (a Ray actor above all) need not share this process's cwd.
+        out_dir = self.out_dir.resolve()
         for line in self.todo:
-            yield line, {"audio": line.audio, "path": str(self.out_dir / line.output), "options": line.options}
+            job = {"audio": str(Path(line.audio).resolve()), "path": str(out_dir / line.output)}
+            yield line, job | {"options": line.options}
 
     # results ----------------------------------------------------------------------------------
     def start_progress(self, total: int) -> None:
