@@ -300,6 +300,11 @@ def _devices(args) -> int:
 
 
 def _bench(args) -> int:
+    if args.what == "bake":  # the whole command in child processes: no model loaded here
+        from .bench_bake import bake
+
+        print(bake(args.seconds or 560.0, args.model, args.rig))
+        return 0
     from . import bench
     from .runtime import load_model, resolve_device
 
@@ -359,9 +364,9 @@ def add_parser(sub) -> None:
     p.set_defaults(func=_devices)
 
     p = sub.add_parser(
-        "bench", help="measure latency, frame jitter, throughput or concurrent streams (see docs/benchmarks.md)"
+        "bench", help="measure latency, frame jitter, throughput, concurrent streams or a bake (see docs/benchmarks.md)"
     )
-    p.add_argument("what", choices=("latency", "jitter", "throughput", "streams", "model"))
+    p.add_argument("what", choices=("latency", "jitter", "throughput", "streams", "model", "bake"))
     p.add_argument("--seconds", type=float, default=None, help="how long to measure (defaults per benchmark)")
     p.add_argument("--rig", default="livelinkface", help="rig space of the frames (default livelinkface)")
     p.add_argument("--subjects", type=int, nargs="*", default=None, help="streams: subject counts to try")
