@@ -32,7 +32,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import firwin, resample_poly
 
 from retarget.errors import InputError
 
@@ -86,6 +85,9 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE) -> np.nda
     x = np.asarray(x, dtype=np.float32)
     if rate_in == rate_out or len(x) == 0:
         return x.copy()
+    # scipy.signal takes ~0.5 s to import; a file already at 16 kHz never needs it.
+    from scipy.signal import resample_poly
+
     up, down = resample_ratio(rate_in, rate_out)
     return resample_poly(x, up, down).astype(np.float32, copy=False)
 
@@ -119,6 +121,8 @@ class StreamResampler:
         self.up, self.down = resample_ratio(rate_in, rate_out)
         self.passthrough = self.up == self.down == 1
         if not self.passthrough:
+            from scipy.signal import firwin
+
             max_rate = max(self.up, self.down)
             self.half_len = 10 * max_rate
             h = firwin(2 * self.half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * self.up

@@ -11,7 +11,7 @@ from retarget.errors import InputError
 log = logging.getLogger("emorig")
 
 
-def _add_face_options(p) -> None:
+def _add_face_options(p, sinks: bool = True) -> None:
     p.add_argument(
         "--rig",
         default="livelinkface",
@@ -57,6 +57,8 @@ def _add_face_options(p) -> None:
     ):
         p.add_argument(f"--no-{stage}", dest=stage, action="store_false", help=f"turn off {what}")
     p.add_argument("--seed", type=int, default=0, help="seed of the procedural blinks, glances and head motion")
+    if not sinks:
+        return
     p.add_argument(
         "--sink",
         action="append",
@@ -76,9 +78,10 @@ def _split_named(value: str, names: set[str]) -> tuple[str | None, str]:
     return None, value
 
 
-def _build(args, names: list[str], live: bool = False, model=None):
+def _build(args, names: list[str], live: bool = False, model=None, vad_model=None):
     """Subjects (one per name) with their sinks and controls, from the shared options (`model`:
-    one already loaded from args.model, so a caller rendering many files loads it once)."""
+    one already loaded from args.model, so a caller rendering many files loads it once; likewise
+    `vad_model`, a loaded Silero network for --vad auto|silero)."""
     from retarget.mappings import load_mapping
     from retarget.spaces import get_space
 
@@ -92,7 +95,7 @@ def _build(args, names: list[str], live: bool = False, model=None):
     space = get_space(args.rig)
     mappings = [load_mapping(p) for p in args.mapping]
     if model is None:
-        model = load_model(args.model, resolve_device(args.device), live=live)
+        model = load_model(args.model, resolve_device(args.device, args.model), live=live)
     registry = SinkRegistry()
     wanted = set(names)
     subjects = []
@@ -110,7 +113,8 @@ def _build(args, names: list[str], live: bool = False, model=None):
                         )
                     )
             post = PostSettings(args.smoothing, args.blinks, args.saccades, args.head, args.silence, seed=args.seed + i)
-            subject = Subject(SubjectConfig(name, space, args.fps, post), model, make_vad(args.vad), sinks, controls)
+            vad = make_vad(args.vad, model=vad_model)
+            subject = Subject(SubjectConfig(name, space, args.fps, post), model, vad, sinks, controls)
             start = controls.snapshot().emotion
             subject.blender = EmotionBlender("neutral" if start == "auto" else start)  # start in it, not blending in
             subjects.append(subject)
@@ -143,23 +147,35 @@ def _animate(args) -> int:
 
     _controls_or_error(args)
     audio = load_audio(args.audio)
+    with tqdm(
+        total=100,
+        desc="animating",
+        unit="%",
+        disable=args.quiet or None,
+        file=sys.stderr,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}",
+    ) as bar:
+
+        def progress(fraction):
+            bar.update(round(fraction * 100) - bar.n)
+
+        frames, subject = render_take(args, audio, progress=progress)
+    print(
+        f"{args.audio}: {len(audio) / 16000:.2f} s of audio -> {len(frames)} frames at {args.fps:g} fps "
+        f"({subject.config.space.name}) -> {', '.join(s.url for s in subject.sinks)}"
+    )
+    return 0
+
+
+def render_take(args, audio, model=None, vad_model=None, progress=None):
+    """`emorig animate`'s whole path for one file: args.output (and args.sink) get the frames.
+    `emorig bake` calls this per line with a model loaded once, so a baked take is the take
+    `animate` writes. Returns (frames, subject)."""
     args.sink = [args.output, *args.sink]
-    (subject,), registry = _build(args, [args.subject])
+    (subject,), registry = _build(args, [args.subject], model=model, vad_model=vad_model)
     try:
-        with tqdm(
-            total=100,
-            desc="animating",
-            unit="%",
-            disable=args.quiet or None,
-            file=sys.stderr,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}",
-        ) as bar:
-
-            def progress(fraction):
-                bar.update(round(fraction * 100) - bar.n)
-
-            frames = subject.render(audio, progress)
-            subject.send(frames)
+        frames = subject.render(audio, progress)
+        subject.send(frames)
     finally:
         subject.close()
         registry.close()
@@ -173,11 +189,7 @@ def _animate(args) -> int:
             )
         elif sink.stats.errors:
             raise InputError(f"{sink.url}: {sink.stats.last_error}")
-    print(
-        f"{args.audio}: {len(audio) / 16000:.2f} s of audio -> {len(frames)} frames at {args.fps:g} fps "
-        f"({subject.config.space.name}) -> {', '.join(s.url for s in subject.sinks)}"
-    )
-    return 0
+    return frames, subject
 
 
 # -- stream ---------------------------------------------------------------------------------------
@@ -288,10 +300,15 @@ def _devices(args) -> int:
 
 
 def _bench(args) -> int:
+    if args.what == "bake":  # the whole command in child processes: no model loaded here
+        from .bench_bake import bake
+
+        print(bake(args.seconds or 560.0, args.model, args.rig))
+        return 0
     from . import bench
     from .runtime import load_model, resolve_device
 
-    model = load_model(args.model, resolve_device(args.device), live=args.what != "throughput")
+    model = load_model(args.model, resolve_device(args.device, args.model), live=args.what != "throughput")
     report = bench.run(args.what, seconds=args.seconds, rig=args.rig, subjects=args.subjects, model=model)
     print(report)
     return 0
@@ -347,9 +364,9 @@ def add_parser(sub) -> None:
     p.set_defaults(func=_devices)
 
     p = sub.add_parser(
-        "bench", help="measure latency, frame jitter, throughput or concurrent streams (see docs/benchmarks.md)"
+        "bench", help="measure latency, frame jitter, throughput, concurrent streams or a bake (see docs/benchmarks.md)"
     )
-    p.add_argument("what", choices=("latency", "jitter", "throughput", "streams", "model"))
+    p.add_argument("what", choices=("latency", "jitter", "throughput", "streams", "model", "bake"))
     p.add_argument("--seconds", type=float, default=None, help="how long to measure (defaults per benchmark)")
     p.add_argument("--rig", default="livelinkface", help="rig space of the frames (default livelinkface)")
     p.add_argument("--subjects", type=int, nargs="*", default=None, help="streams: subject counts to try")

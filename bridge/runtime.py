@@ -16,11 +16,13 @@ log = logging.getLogger("emorig")
 MODELS = ("default", "reference")  # default: the trained network shipped in training/default_model
 
 
-def resolve_device(spec: str) -> str:
-    """cpu | cuda | auto -> the device models run on. cuda without a GPU is an error; auto falls back."""
+def resolve_device(spec: str, model: str | None = None) -> str:
+    """cpu | cuda | auto -> the device models run on. cuda without a GPU is an error; auto falls back.
+    `model`: the --model it is for; the reference model runs on numpy, so asking torch about GPUs
+    (an import of ~0.8 s) is skipped for it."""
     if spec not in ("cpu", "cuda", "auto"):
         raise InputError(f"--device must be cpu, cuda or auto, not {spec!r}")
-    if spec == "cpu":
+    if spec == "cpu" or (model == "reference" and spec == "auto"):
         return "cpu"
     try:
         import torch
@@ -35,7 +37,7 @@ def resolve_device(spec: str) -> str:
 
 def load_model(spec: str, device: str, live: bool = False) -> FaceModel:
     """`default` (the shipped network), `reference` (the DSP model), or a checkpoint folder
-    (safetensors + JSON, e.g. from `emorig train`). `live`: tuned for 10 ms blocks, not whole files."""
+    (safetensors + JSON, e.g. from `emorig train`). `live`: for 10 ms blocks rather than whole files (on the CPU both now run one torch thread)."""
     if spec == "reference":
         from .reference_model import ReferenceModel
 
@@ -48,11 +50,13 @@ def load_model(spec: str, device: str, live: bool = False) -> FaceModel:
         raise InputError(
             f"model {spec!r} needs PyTorch ({e.name} is not installed); --model reference runs without"
         ) from None
-    if live and device == "cpu":
-        # A live block is one frame of network: too little work to share between threads, and
-        # torch's thread pool then spins against everything else on the machine (measured with
-        # `emorig bench model` beside another busy process: p99 per 10 ms block 192 ms with the
-        # default threads, 5 ms with one). Offline (`animate`) keeps every thread.
+    if device == "cpu":
+        # One thread, live and offline. A live block is one frame of network: too little work to
+        # share between threads, and torch's thread pool then spins against everything else on the
+        # machine (measured with `emorig bench model` beside another busy process: p99 per 10 ms
+        # block 192 ms with the default threads, 5 ms with one). Offline, the thread count changes
+        # the order of float sums (frames differ by ~1e-7, visible in a take's 10 decimals): with
+        # one thread a take is the same bytes whichever machine, --jobs or Ray worker made it.
         import torch
 
         torch.set_num_threads(1)

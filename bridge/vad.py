@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import butter, lfilter
 
 from retarget.errors import InputError
 
@@ -149,6 +148,9 @@ class EnergyVad:
     name = "energy"
 
     def __init__(self, config: EnergyVadConfig | None = None):
+        # scipy.signal costs ~0.5 s to import: loaded when an energy VAD is made, not with this module.
+        from scipy.signal import butter
+
         self.config = config or EnergyVadConfig()
         self._b, self._a = butter(2, self.config.highpass_hz / (SAMPLE_RATE / 2), btype="highpass")
         self.reset()
@@ -179,6 +181,8 @@ class EnergyVad:
         start = st.next_frame
         if not len(x):
             return VadFrames.empty(start)
+        from scipy.signal import lfilter
+
         y, st.filter_zi = lfilter(self._b, self._a, x.astype(np.float64), zi=st.filter_zi)
         level = 10 * np.log10(np.mean(y.reshape(-1, FRAME) ** 2, axis=1) + 1e-12)
         snr = np.empty(len(level))
@@ -392,9 +396,15 @@ class SileroVad:
 
 
 def make_vad(
-    kind: str = "auto", *, energy: EnergyVadConfig | None = None, silero: SileroVadConfig | None = None
+    kind: str = "auto",
+    *,
+    energy: EnergyVadConfig | None = None,
+    silero: SileroVadConfig | None = None,
+    model=None,
 ) -> EnergyVad | SileroVad:
-    """A detector: "energy", "silero" (InputError when it cannot load) or "auto" (silero if it loads, else energy)."""
+    """A detector: "energy", "silero" (InputError when it cannot load) or "auto" (silero if it loads, else energy).
+    `model`: a Silero network from load_silero() to reuse (loading one costs ~60 ms; a bake makes a
+    detector per line). Only for one detector at a time: the torch backend keeps its state inside."""
     kind = (kind or "auto").lower()
     if kind not in ("auto", "energy", "silero"):
         raise InputError(f"unknown VAD {kind!r} (use auto, energy or silero)")
@@ -402,7 +412,7 @@ def make_vad(
         log.info("VAD: energy")
         return EnergyVad(energy)
     try:
-        vad = SileroVad(config=silero)
+        vad = SileroVad(model=model, config=silero)
     except SileroUnavailable as e:
         if kind == "silero":
             raise InputError(f"silero VAD is not available: {e} ({SILERO_HINT})") from None

@@ -217,10 +217,13 @@ def write_csv(take: Take, path) -> None:
         w = csv.writer(f, lineterminator="\n")
         head = ["Timecode"] + (["BlendShapeCount"] if llf else []) + [take.space.curves[i] for i in order]
         w.writerow(head)
-        for t, frame in zip(take.times, take.frames):
-            cells = [format_timecode(t, rate)] + (["61"] if llf else [])
-            cells += [f"{frame[i]:.10f}" for i in order]
-            w.writerow(cells)
+        # Rows by hand: numbers and timecodes never need CSV quoting, and one %-format per row is
+        # ~5x faster than a cell list through csv.writer (a bake writes millions of cells). The
+        # float32 values widen exactly to float, so the digits are those of f"{value:.10f}".
+        row_format = ",".join(["%.10f"] * len(order)) + "\n"
+        lead = ",61," if llf else ","
+        for t, values in zip(take.times, take.frames[:, order].astype(np.float64).tolist()):
+            f.write(format_timecode(t, rate) + lead + row_format % tuple(values))
 
 
 # -- JSON -----------------------------------------------------------------------------------------
