@@ -204,8 +204,9 @@ def test_silero_frames_from_windows():
     loud = np.flatnonzero(frames.prob > 0.9)
     # frames overlapping windows 8..15 (samples 4096..8191): frames 25..51
     assert loud[0] == 25 and loud[-1] == 51
-    assert frames.speech[25:52].all() and frames.speech[52:60].all()  # 80 ms hangover
-    assert not frames.speech[:25].any() and not frames.speech[61:].any()
+    # No hangover of its own: speech ends with the loud windows (the network hears pauses itself).
+    assert frames.speech[25:52].all()
+    assert not frames.speech[:25].any() and not frames.speech[53:].any()
 
 
 @pytest.mark.parametrize("block", [100, 512, 1600, 7777])
