@@ -11,7 +11,7 @@ from preset_checks import ARKIT, SILENCE, assert_streaming_equals_offline, oneho
 from preset_checks import tiny_deitalk as tiny  # noqa: E402
 
 from bridge.model import Controls  # noqa: E402
-from training.dataset import Clip, WindowSampler  # noqa: E402
+from training.dataset import SILENCE_MEL, Clip, WindowSampler, normalise, speaker_warp  # noqa: E402
 from training.inference import TorchFaceModel  # noqa: E402
 from training.models import DEITalk  # noqa: E402
 from training.models.blocks import lip_mask  # noqa: E402
@@ -243,3 +243,30 @@ def test_recorded_share_sets_how_many_windows_come_from_real_recordings():
     assert 0.45 < draws(half) < 0.55
     assert abs(half.weights.sum() - 1) < 1e-9
     assert np.allclose(WindowSampler(clips[1:], window=100, recorded_share=0.5).weights, [0.5, 0.5])
+
+
+def test_speaker_warp_moves_a_voice_up_the_spectrum_and_leaves_silence_and_labels_alone():
+    from training.features import log_mel
+
+    t = np.arange(16000) / 16000
+    tone = lambda hz: normalise(log_mel((0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)))  # noqa: E731
+    low, high = tone(1000.0), tone(1200.0)
+    warped = speaker_warp(low, 1.2)
+    assert np.argmax(warped[50]) == np.argmax(high[50]) != np.argmax(low[50])  # a formant moved by the factor
+    np.testing.assert_allclose(speaker_warp(low, 1.0), low, atol=1e-6)
+    silence = np.full((10, 80), SILENCE_MEL, np.float32)
+    assert (speaker_warp(silence, 0.9, 6.0) == SILENCE_MEL).all()  # a tilt must not make silence audible
+    hiss = normalise(log_mel((0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)))
+    change = (speaker_warp(hiss, 1.0, 6.0) - hiss).mean(0)
+    assert change[-1] > 0 > change[0]  # the top brighter, the bottom duller
+
+    n = 120
+    base = dict(prosody=np.zeros((n, 3), np.float32), target=np.zeros((n, len(ARKIT)), np.float32))
+    base |= dict(emotion=onehot("neutral"), intensity=0.0, speaker="s", text=None)
+    sampler = WindowSampler([Clip("a", low[:n], closure=np.ones(n, np.float32), **base)], window=100)
+    plain = sampler.batch(4, np.random.default_rng(0), gain=False)
+    voiced = sampler.batch(4, np.random.default_rng(0), gain=False, warp=0.15)
+    assert not np.allclose(plain["mel"], voiced["mel"])
+    np.testing.assert_array_equal(plain["target"], voiced["target"])
+    np.testing.assert_array_equal(plain["closure"], voiced["closure"])
+    np.testing.assert_array_equal(voiced["mel"], voiced["pair_mel"])  # a window's pair is the same voice

@@ -30,16 +30,25 @@ def _override(text: str) -> tuple[str, object]:
         return key.strip(), value
 
 
-def _share(text: str) -> float:
-    import argparse
+def _bounded(lo: float, hi: float, what: str):
+    """An argparse type: a number from lo to hi, else a one-line error naming `what`."""
 
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a share from 0 to 1, got {text!r}")
-    return value
+    def parse(text: str) -> float:
+        import argparse
+
+        try:
+            value = float(text)
+        except ValueError:
+            value = lo - 1.0
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"expected {what} from {lo:g} to {hi:g}, got {text!r}")
+        return value
+
+    return parse
+
+
+_share = _bounded(0.0, 1.0, "a share")
+_warp = _bounded(0.0, 0.3, "a warp")
 
 
 def _run(args) -> int:
@@ -75,6 +84,7 @@ def _run(args) -> int:
             augment=args.augment,
             jobs=args.jobs,
             recorded_share=args.recorded_share,
+            speaker_warp=args.speaker_warp,
         )
     )
     print(f"{out}: checkpoint written (use it with --model {out})")
@@ -130,5 +140,13 @@ def add_parser(subparsers) -> None:
         metavar="F",
         help="share of training windows drawn from people's recordings (0-1), the rest from synthetic "
         "voices (default: every clip in proportion to its length)",
+    )
+    p.add_argument(
+        "--speaker-warp",
+        type=_warp,
+        default=0.0,
+        metavar="W",
+        help="every training window as a new voice: frequencies scaled by a random 1-W..1+W (vocal tract) "
+        "and a random spectral tilt (0-0.3; default 0, off)",
     )
     p.set_defaults(func=_run)

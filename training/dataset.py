@@ -20,7 +20,7 @@ import numpy as np
 from retarget.errors import InputError
 from training.corpus import SYNTH_SOURCE
 from training.emotions import EMOTIONS, emotion_index
-from training.features import FeatureParams
+from training.features import FeatureParams, mel_band_centers
 
 PARAMS = FeatureParams()
 FRAME_RATE = PARAMS.frame_rate
@@ -31,6 +31,12 @@ FRAME_RATE = PARAMS.frame_rate
 MEL_OFFSET, MEL_SCALE, MEL_FLOOR = 5.0, 5.0, -15.0
 SILENCE_MEL = (MEL_FLOOR + MEL_OFFSET) / MEL_SCALE
 GAIN_DB = (-15.0, 6.0)  # training windows are played this much quieter or louder (level robustness)
+# A speaker change drawn afresh for every training window (the WORLD copies in training/augment.py
+# are a few fixed ones per clip): the spectrum's frequencies scaled by 1 +- warp, as a longer or
+# shorter vocal tract moves every formant, and a tilt of +- TILT_DB across the band (a brighter or
+# duller voice or microphone). Held-out voices missed closures the training voices hit because the
+# network had heard three real speakers; this makes every window a slightly different one.
+TILT_DB = 6.0
 
 
 def normalise(logmel: np.ndarray) -> np.ndarray:
@@ -209,6 +215,22 @@ def augmented_clips(clips: list[Clip], cache, variants: int, seed: int = 0, jobs
     return [variant_clip(c, f, factor, k) for (c, k), (f, factor) in zip(owners, results)]
 
 
+def speaker_warp(mel: np.ndarray, factor: float, tilt_db: float = 0.0) -> np.ndarray:
+    """Normalised log-mel [T, n_mels] as a voice whose frequencies are `factor` times these (a
+    formant at f Hz moves to factor*f) and whose spectrum tilts by `tilt_db` from the lowest band
+    to the highest. Bands read beyond the top edge repeat the top band; the floor is kept."""
+    centres = mel_band_centers(PARAMS)
+    source = np.interp(centres / factor, centres, np.arange(len(centres), dtype=float))
+    lo = np.floor(source).astype(int)
+    hi = np.minimum(lo + 1, len(centres) - 1)
+    frac = (source - lo).astype(np.float32)
+    warped = mel[:, lo] * (1 - frac) + mel[:, hi] * frac
+    tilt = np.linspace(-0.5, 0.5, len(centres), dtype=np.float32) * (tilt_db * np.log(10) / 10 / MEL_SCALE)
+    # Only where there is sound: a tilt must not lift the silence floor into something heard.
+    audible = warped > SILENCE_MEL + 1e-6
+    return np.where(audible, np.maximum(warped + tilt, SILENCE_MEL), warped).astype(np.float32)
+
+
 class WindowSampler:
     """Random fixed-length windows from a list of clips, as numpy batches (the contract's keys).
 
@@ -268,12 +290,18 @@ class WindowSampler:
         labels = known[start : start + self.window]
         return np.concatenate([labels, np.zeros(self.window - len(labels), np.float32)])
 
-    def batch(self, size: int, rng: np.random.Generator, gain: bool = True) -> dict:
+    def batch(self, size: int, rng: np.random.Generator, gain: bool = True, warp: float = 0.0) -> dict:
         """Random windows; with `gain`, each at a random level (a gain on the audio is a shift of
-        its log-mel, floored again as at run time; pairs get the same gain)."""
+        its log-mel, floored again as at run time; pairs get the same gain); with `warp` > 0, each
+        as a different voice (`speaker_warp`; pairs get the same one)."""
         picks = rng.choice(len(self.clips), size=size, p=self.weights)
         starts = [int(rng.integers(0, max(1, len(self.clips[i]) - self.window + 1))) for i in picks]
         batch = self.collate(list(zip(picks, starts)), rng)
+        if warp > 0:
+            factors = rng.uniform(1 - warp, 1 + warp, size)
+            tilts = rng.uniform(-TILT_DB, TILT_DB, size)
+            for key in ("mel", "pair_mel"):
+                batch[key] = np.stack([speaker_warp(m, f, t) for m, f, t in zip(batch[key], factors, tilts)])
         if gain:
             shift = rng.uniform(*GAIN_DB, size=(size, 1, 1)) * np.log(10) / 10 / MEL_SCALE
             for key in ("mel", "pair_mel"):

@@ -61,6 +61,7 @@ class TrainOptions:
     augment: int = 0  # augmented copies of every training clip (training.augment.training_variant)
     jobs: int = 1  # processes that compute them the first time
     recorded_share: float | None = None  # share of windows from people's recordings (None: by length)
+    speaker_warp: float = 0.0  # each window's frequencies scaled by 1 +- this (training.dataset.speaker_warp)
 
 
 # -- distributed -----------------------------------------------------------------------------------
@@ -353,6 +354,7 @@ def train(o: TrainOptions) -> Path:
             "overrides": o.overrides,
             "augment": o.augment,
             "recorded_share": o.recorded_share,
+            "speaker_warp": o.speaker_warp,
             "val": val,
         }
         save_training_state(last, net, preset, opt, {**state, "numpy_rng": rng.bit_generator.state}, meta)
@@ -379,7 +381,7 @@ def train(o: TrainOptions) -> Path:
         )
         started = time.time()
         while state["step"] < o.steps:
-            batch = _to_device(sampler.batch(o.batch, rng), device)
+            batch = _to_device(sampler.batch(o.batch, rng, warp=o.speaker_warp), device)
             total, parts = model(batch, stage)
             if not torch.isfinite(total):
                 raise RuntimeError(f"loss is {float(total)} at {stage} step {state['step']}; lower --lr")
