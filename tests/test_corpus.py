@@ -109,7 +109,8 @@ def test_phones_file_round_trip_and_errors(tmp_path):
 def test_phone_maps_are_arpabet():
     from training.speech.phones import phone_map
 
-    for name in ("espeak_ipa", "flite_cmu", "festival_radio", "pocketsphinx_en_us"):
+    names = {"espeak_ipa", "flite_cmu", "pocketsphinx_en_us"} | {v.phones for v in festival.VOICES.values()}
+    for name in sorted(names):
         table = phone_map(name)
         assert len(table) > 30
         assert all(p in ARPABET or p == SILENCE for targets in table.values() for p in targets)
@@ -155,6 +156,33 @@ def test_synthesiser_gives_16k_audio_and_phones_covering_it(spec):
     energy = np.convolve(synthesis.audio**2, np.ones(1600), "valid")
     loudest = (np.argmax(energy) + 800) / 16000
     assert next(p for p in synthesis.phones if p.start <= loudest < p.end).phone != SILENCE
+
+
+def _level_db(audio: np.ndarray, start: float, end: float) -> float:
+    """Mean power of 16 kHz audio from start to end (s), in dB."""
+    a = int(start * 16000)
+    return float(10 * np.log10(np.mean(audio[a : max(int(end * 16000), a + 1)] ** 2) + 1e-10))
+
+
+@pytest.mark.parametrize("name", sorted(set(festival.VOICES) - {"kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"}))
+def test_festival_voice_of_another_language_reads_its_sentences_with_lips_where_the_audio_says(name):
+    """Each non-English festival voice reads its language's sentences (in the text encoding its front end
+    wants), every phone it says is in its map, and its phone times fit the audio: the first half of
+    P (its silent closure) is at least 8 dB quieter than the open vowels."""
+    if not festival.available(name):
+        pytest.skip(f"festival voice {name} not installed (training/data/festival_voices.tsv names its package)")
+    from training.speech.voices import parse_voice
+
+    voice = parse_voice(f"festival:{name}")
+    closures, vowels = [], []
+    for s in sentences(voice.language)[:6]:
+        synthesis = _synth(str(voice), s.text)
+        _check_covering(synthesis.phones, synthesis.audio)
+        audio = synthesis.audio
+        closures += [_level_db(audio, p.start, (p.start + p.end) / 2) for p in synthesis.phones if p.phone == "P"]
+        vowels += [_level_db(audio, p.start, p.end) for p in synthesis.phones if p.phone in ("AA", "AE", "EH")]
+    assert len(closures) >= 3 and vowels
+    assert np.median(closures) < np.median(vowels) - 8
 
 
 @needs_flite

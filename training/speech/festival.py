@@ -11,20 +11,31 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
 
 from .phones import Phone, cover, map_phones, phone_map
 
-# voice name -> (the Scheme function that selects it, how its rate is set).
-# Debian: festvox-kallpc16k (kal_diphone), festvox-kdlpc16k (ked_diphone), festvox-us-slt-hts.
-VOICES = {
-    "kal_diphone": ("voice_kal_diphone", "stretch"),
-    "ked_diphone": ("voice_ked_diphone", "stretch"),
-    "cmu_us_slt_arctic_hts": ("voice_cmu_us_slt_arctic_hts", "hts"),
-}
+
+class FestivalVoice(NamedTuple):
+    select: str  # the Scheme function that selects the voice
+    rate: str  # stretch | hts | none (training/data/festival_voices.tsv says what each means)
+    language: str  # the sentence set it reads
+    phones: str  # its phone map's name
+    encoding: str  # the text encoding its front end reads
+
+
+def _voices() -> dict[str, FestivalVoice]:
+    text = resources.files("training").joinpath("data", "festival_voices.tsv").read_text("utf-8")
+    rows = [line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return {row[0]: FestivalVoice(*row[1:]) for row in rows[1:]}  # rows[0] is the header
+
+
+VOICES = _voices()
 
 _SCRIPT = """
 ({select})
@@ -55,16 +66,20 @@ def synthesize(text: str, voice: str, rate: float = 1.0) -> tuple[np.ndarray, in
         raise ValueError(f"unknown festival voice {voice!r}; known: {', '.join(VOICES)}")
     if not available():
         raise RuntimeError("festival is not installed (Debian: apt-get install festival festvox-kallpc16k)")
-    select, kind = VOICES[voice]
-    if kind == "hts":
+    spec = VOICES[voice]
+    if spec.rate == "hts":
         rate_code = f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {rate:.4f}))))'
-    else:
+    elif spec.rate == "stretch":
         rate_code = f"(Parameter.set 'Duration_Stretch {1.0 / rate:.4f})"
+    else:  # unit selection speaks at its recorded rate
+        rate_code = ""
     with tempfile.TemporaryDirectory(prefix="emorig-festival-") as tmp:
         wav = Path(tmp) / "out.wav"
         script = Path(tmp) / "say.scm"
         script.write_text(
-            _SCRIPT.format(select=select, rate=rate_code, text=_scheme_string(text), wav=wav), encoding="utf-8"
+            _SCRIPT.format(select=spec.select, rate=rate_code, text=_scheme_string(text), wav=wav),
+            encoding=spec.encoding,
+            errors="replace",
         )
         result = subprocess.run(["festival", "--batch", str(script)], capture_output=True, text=True)
         if result.returncode != 0 or not wav.exists():
@@ -77,5 +92,5 @@ def synthesize(text: str, voice: str, rate: float = 1.0) -> tuple[np.ndarray, in
             continue
         segments.append((start, float(end), name))
         start = float(end)
-    phones = map_phones(segments, phone_map("festival_radio"), f"festival {voice}")
+    phones = map_phones(segments, phone_map(spec.phones), f"festival {voice}")
     return audio, sample_rate, cover(phones, len(audio) / sample_rate)

@@ -8,7 +8,8 @@ clip, so a reader can look up the phone at any instant without gaps to handle.
 Phone maps live in training/data/phone_maps/<name>.tsv as `source<TAB>arpabet`. The
 ARPAbet side may be empty (the phone is dropped and its time goes to its neighbour),
 `SIL`, or several phones separated by spaces (the source phone's time is split
-evenly: German "ts" is T then S).
+evenly: German "ts" is T then S). Comment lines start with "# " (hash, space): festival's
+silence phone is "#" itself.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def phone_map(name: str) -> dict[str, tuple[str, ...]]:
     """training/data/phone_maps/<name>.tsv as {source phone: (ARPAbet phones...)}."""
     text = resources.files("training").joinpath("data", "phone_maps", f"{name}.tsv").read_text("utf-8")
     table: dict[str, tuple[str, ...]] = {}
-    rows = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    # A comment is "# ..."; festival's silence phone is "#" itself (a row "#<TAB>SIL").
+    rows = [line for line in text.splitlines() if line.strip() and not line.startswith("# ")]
     for row, line in enumerate(rows[1:], start=2):  # rows[0] is the header
         source, _, target = line.partition("\t")
         phones = tuple(target.split())

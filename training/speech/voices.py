@@ -20,7 +20,7 @@ from .phones import Phone
 
 ENGINES = ("espeak", "flite", "festival")
 
-# The default cast: every flite and festival voice, and espeak-ng's accents of English and
+# The default cast: every flite and festival voice (festival's in six languages), and espeak-ng's accents of English and
 # the languages with a sentence set, each with a male and a female variant.
 DEFAULT_VOICES = (
     "espeak:en-us+m3",
@@ -52,6 +52,16 @@ DEFAULT_VOICES = (
     "festival:kal_diphone",
     "festival:ked_diphone",
     "festival:cmu_us_slt_arctic_hts",
+    "festival:lp_diphone",
+    "festival:pc_diphone",
+    "festival:msu_ru_nsh_clunits",
+    "festival:czech_dita",
+    "festival:czech_krb",
+    "festival:czech_machac",
+    "festival:czech_ph",
+    "festival:suo_fi_lj_diphone",
+    "festival:hy_fi_mv_diphone",
+    "festival:upc_ca_ona_hts",
 )
 
 
@@ -64,7 +74,9 @@ class Voice(NamedTuple):
 
     @property
     def language(self) -> str:
-        """The language code of the sentences this voice reads (en for flite and festival)."""
+        """The language code of the sentences this voice reads (flite's are English)."""
+        if self.engine == "festival":
+            return festival.VOICES[self.name].language
         if self.engine != "espeak":
             return "en"
         return self.name.split("+")[0].split("-")[0].lower()
