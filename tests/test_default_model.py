@@ -140,9 +140,9 @@ def test_on_a_real_recording_the_lips_close_for_p_b_m_and_rest_in_the_room_noise
     closed = [bool(sealed[(t >= p.start) & (t <= p.end)].any()) for p in bilabials]
     assert len(bilabials) >= 4 and sum(closed) >= len(closed) - 1, list(zip([p.phone for p in bilabials], closed))
     spoken = [p for p in phones if p.phone != "SIL"]
-    # The rest pose within 0.3 s of the last phone (issue 12 asks 0.15 s: the gate's voice
-    # detector needs ~0.1 s to hear the silence, then eases for 0.04 s; see docs/model-card.md).
-    after = t >= spoken[-1].end + 0.3
+    # The rest pose within 0.2 s of the last phone (issue 12 asks 0.15 s; this prompt is the slowest
+    # of five measured, 0.16 s, the others 0.03-0.15 s: docs/model-card.md, Known limits).
+    after = t >= spoken[-1].end + 0.2
     before = t <= spoken[0].start - 0.1
     assert jaw[after].max() <= 0.05 and jaw[before].max() <= 0.05  # at rest in the room noise
     vowels = [p for p in phones if p.phone in OPEN_VOWELS]
