@@ -30,14 +30,17 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
-import zmq
 
 from retarget.errors import InputError
 from retarget.mappings import retarget_frames
 from retarget.spaces import RigSpace, get_space
+
+if TYPE_CHECKING:  # pyzmq is imported by the ZeroMQ sink only: a take written to a file never loads it
+    import zmq
 from retarget.takes import WRITERS, Take, write_take
 
 from . import protocol
@@ -356,6 +359,8 @@ class _SharedPub:
     thread-safe, hence the lock."""
 
     def __init__(self, context: zmq.Context, endpoint: str, hwm: int, ipv6: bool):
+        import zmq
+
         self.endpoint, self.hwm, self.users = endpoint, hwm, 0
         self._lock = threading.Lock()
         self.sock = context.socket(zmq.PUB)
@@ -379,6 +384,8 @@ class _SharedPub:
                 time.sleep(0.05)
 
     def send(self, topic: bytes, payload: bytes) -> tuple[str, str] | None:
+        import zmq
+
         with self._lock:
             try:
                 # Two frames, topic then payload; a multipart message is queued whole or not at all.
@@ -405,6 +412,8 @@ class SinkRegistry:
         self._pubs: dict[str, _SharedPub] = {}
 
     def acquire_pub(self, url: str, host: str, port: int, hwm: int) -> _SharedPub:
+        import zmq
+
         ipv6 = ":" in host
         endpoint = f"tcp://[{host}]:{port}" if ipv6 else f"tcp://{host}:{port}"
         with self._lock:

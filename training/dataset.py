@@ -20,16 +20,10 @@ import numpy as np
 from retarget.errors import InputError
 from training.corpus import SYNTH_SOURCE
 from training.emotions import EMOTIONS, emotion_index
-from training.features import FeatureParams, mel_band_centers
+from training.features import MEL_FLOOR, MEL_OFFSET, MEL_SCALE, SILENCE_MEL, FeatureParams, mel_band_centers
 
 PARAMS = FeatureParams()
 FRAME_RATE = PARAMS.frame_rate
-# Normalised log-mel = (max(log power, floor) + offset) / scale, here and in training/models/frontend.py:
-# speech lands around [-1, 2]. The floor: the quietest pauses in the corpus sit at -12..-16 (natural-log
-# power), digital silence at -23; without a floor a microphone's true zeros are inputs no recording
-# showed the network, and it held the jaw half open in them.
-MEL_OFFSET, MEL_SCALE, MEL_FLOOR = 5.0, 5.0, -15.0
-SILENCE_MEL = (MEL_FLOOR + MEL_OFFSET) / MEL_SCALE
 GAIN_DB = (-15.0, 6.0)  # training windows are played this much quieter or louder (level robustness)
 # `emorig train --speaker-warp`: a speaker change drawn afresh for every training window (the WORLD
 # copies in training/augment.py are a few fixed ones per clip): frequencies scaled by 1 +- warp, as a

@@ -28,6 +28,13 @@ from retarget.fileio import atomic_output
 
 FEATURES_VERSION = 1  # bump when the computation changes, so old cache entries are not used
 FEATURE_NAMES = ("logmel", "f0", "periodicity", "energy")
+# Normalised log-mel = (max(log power, floor) + offset) / scale, what every network reads (training/dataset.py
+# and training/models/frontend.py): speech lands around [-1, 2]. The floor: the quietest pauses in the corpus
+# sit at -12..-16 (natural-log power), digital silence at -23; without a floor a microphone's true zeros are
+# inputs no recording showed the network, and it held the jaw half open in them. Kept here, not in the
+# dataset module, so that running a model does not import the corpus tools.
+MEL_OFFSET, MEL_SCALE, MEL_FLOOR = 5.0, 5.0, -15.0
+SILENCE_MEL = (MEL_FLOOR + MEL_OFFSET) / MEL_SCALE
 
 
 @dataclass(frozen=True)

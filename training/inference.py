@@ -19,9 +19,8 @@ from bridge.model import SAMPLE_RATE, Controls, FaceModel, ModelOutput
 from retarget.errors import InputError
 from retarget.spaces import get_space
 from training.checkpoint import load_checkpoint
-from training.dataset import SILENCE_MEL
 from training.emotions import EMOTIONS
-from training.features import FeatureParams
+from training.features import SILENCE_MEL, FeatureParams
 from training.models.frontend import LogMel, normalise_mel
 
 DEFAULT_MODEL = Path(__file__).parent / "default_model"  # shipped with the package (docs/model-card.md)

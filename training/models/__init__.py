@@ -33,17 +33,58 @@ nothing else about a preset is assumed):
     pair_mel, pair_target, pair_emotion, pair_intensity, pair_mask.
 """
 
-from .deeptalk import DEEPTalk, DEEPTalkConfig
-from .deitalk import DEITalk, DEITalkConfig
-from .emotalk import EmoTalk, EmoTalkConfig
-from .emotalker import EmoTalker, EmoTalkerConfig
+from collections.abc import Iterator, MutableMapping
+from importlib import import_module
 
-PRESETS = {
-    "deitalk": (DEITalk, DEITalkConfig),
-    "emotalk": (EmoTalk, EmoTalkConfig),
-    "emotalker": (EmoTalker, EmoTalkerConfig),
-    "deeptalk": (DEEPTalk, DEEPTalkConfig),
+# preset -> (its file, network class, config class). Imported when first asked for: running the
+# shipped deitalk network then loads one preset file, not four (start-up of `emorig animate`).
+_WHERE = {
+    "deitalk": ("deitalk", "DEITalk", "DEITalkConfig"),
+    "emotalk": ("emotalk", "EmoTalk", "EmoTalkConfig"),
+    "emotalker": ("emotalker", "EmoTalker", "EmoTalkerConfig"),
+    "deeptalk": ("deeptalk", "DEEPTalk", "DEEPTalkConfig"),
 }
+
+
+class _Presets(MutableMapping):
+    """name -> (Net, Config), every preset listed, each file imported on first use."""
+
+    def __init__(self):
+        self._loaded: dict = {}
+
+    def __getitem__(self, name: str):
+        if name not in self._loaded:
+            module, net, cfg = _WHERE[name]  # KeyError for an unknown preset, as a dict gives
+            m = import_module(f"{__name__}.{module}")
+            self._loaded[name] = (getattr(m, net), getattr(m, cfg))
+        return self._loaded[name]
+
+    def __contains__(self, name) -> bool:  # without importing it
+        return name in _WHERE or name in self._loaded
+
+    def __setitem__(self, name: str, value) -> None:
+        self._loaded[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*_WHERE, *self._loaded]))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys([*_WHERE, *self._loaded]))
+
+
+PRESETS = _Presets()
+
+
+def __getattr__(attr: str):
+    """`from training.models import DEITalk` and the like, imported on first use."""
+    for module, *classes in _WHERE.values():
+        if attr in classes:
+            return getattr(import_module(f"{__name__}.{module}"), attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
 
 __all__ = [
     "DEEPTalk",

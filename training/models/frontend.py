@@ -15,8 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from training.dataset import MEL_FLOOR, MEL_OFFSET, MEL_SCALE
-from training.features import FeatureParams, mel_filterbank
+from training.features import MEL_FLOOR, MEL_OFFSET, MEL_SCALE, FeatureParams, mel_filterbank
 
 # The normalisation and its floor are training/dataset.py's (torch-free, shared with training).
 
