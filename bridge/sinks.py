@@ -38,13 +38,13 @@ import numpy as np
 from retarget.errors import InputError
 from retarget.mappings import retarget_frames
 from retarget.spaces import RigSpace, get_space
-
-if TYPE_CHECKING:  # pyzmq is imported by the ZeroMQ sink only: a take written to a file never loads it
-    import zmq
 from retarget.takes import WRITERS, Take, write_take
 
 from . import protocol
 from .frames import Frame
+
+if TYPE_CHECKING:  # pyzmq is imported by the ZeroMQ sink only: a take written to a file never loads it
+    import zmq
 
 ANNOUNCE_PERIOD = 1.0  # seconds of audio clock between repeats of OSC names / ZeroMQ static
 BIND_RETRIES = 20  # x 50 ms
@@ -361,6 +361,7 @@ class _SharedPub:
     def __init__(self, context: zmq.Context, endpoint: str, hwm: int, ipv6: bool):
         import zmq
 
+        self._zmq = zmq  # for send(), once per frame: no import statement on the hot path
         self.endpoint, self.hwm, self.users = endpoint, hwm, 0
         self._lock = threading.Lock()
         self.sock = context.socket(zmq.PUB)
@@ -384,8 +385,7 @@ class _SharedPub:
                 time.sleep(0.05)
 
     def send(self, topic: bytes, payload: bytes) -> tuple[str, str] | None:
-        import zmq
-
+        zmq = self._zmq
         with self._lock:
             try:
                 # Two frames, topic then payload; a multipart message is queued whole or not at all.

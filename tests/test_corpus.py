@@ -164,7 +164,7 @@ def _level_db(audio: np.ndarray, start: float, end: float) -> float:
     return float(10 * np.log10(np.mean(audio[a : max(int(end * 16000), a + 1)] ** 2) + 1e-10))
 
 
-@pytest.mark.parametrize("name", sorted(set(festival.VOICES) - {"kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"}))
+@pytest.mark.parametrize("name", sorted(n for n, v in festival.VOICES.items() if v.language != "en"))
 def test_festival_voice_of_another_language_reads_its_sentences_with_lips_where_the_audio_says(name):
     """Each non-English festival voice reads its language's sentences (in the text encoding its front end
     wants), every phone it says is in its map, and its phone times fit the audio: the first half of

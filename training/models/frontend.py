@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from training.features import MEL_FLOOR, MEL_OFFSET, MEL_SCALE, FeatureParams, mel_filterbank
 
-# The normalisation and its floor are training/dataset.py's (torch-free, shared with training).
+# The normalisation and its floor are training/features.py's (torch-free, shared with training).
 
 
 class LogMel(nn.Module):

@@ -1,9 +1,11 @@
 """festival, through a Scheme script run by `festival --batch`: the utterance's Segment
-relation gives each phone's end time, for the diphone voices and the HTS voice alike.
+relation gives each phone's end time, for every voice in training/data/festival_voices.tsv
+(diphone, HTS and unit-selection voices in six languages, each with its phone map).
 
 The rate goes to each voice's own duration control: `Duration_Stretch` for diphone
 voices, the HTS engine's speed (`-r`) for HTS voices, which ignore Duration_Stretch.
-Either way the Segment times come from the same synthesis and follow the rate.
+Either way the Segment times come from the same synthesis and follow the rate. A
+unit-selection voice (the Russian one) has no rate control and speaks at its recorded rate.
 """
 
 from __future__ import annotations

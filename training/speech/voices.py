@@ -20,8 +20,8 @@ from .phones import Phone
 
 ENGINES = ("espeak", "flite", "festival")
 
-# The default cast: every flite and festival voice (festival's in six languages), and espeak-ng's accents of English and
-# the languages with a sentence set, each with a male and a female variant.
+# The default cast: every flite and festival voice (festival's in six languages), and espeak-ng's
+# accents of English and the languages with a sentence set, each with a male and a female variant.
 DEFAULT_VOICES = (
     "espeak:en-us+m3",
     "espeak:en-us+f2",
