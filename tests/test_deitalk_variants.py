@@ -24,6 +24,7 @@ VARIANTS = {
     "event_heads": dict(closure_head=True, rounding_head=True),
     "feature_smoothing": dict(closure_head=True, feature_smoothing=2),
     "committed_closure": dict(closure_head=True, closure_seal=True, closure_hold=3, feature_smoothing=2),
+    "every_event": dict(closure_head=True, rounding_head=True, w_closure_any=1.0, w_rounding_any=0.5),
 }
 
 
@@ -53,9 +54,19 @@ def test_variants_train_every_parameter_and_stream_like_offline(variant):
     if variant == "closure_head":
         assert {"closure", "sealed"} <= set(parts) and "rounding" not in parts
     if variant == "event_heads":
-        assert {"closure", "sealed", "rounding", "rounded"} <= set(parts)
+        assert {"closure", "sealed", "rounding", "rounded"} <= set(parts) and "closure_any" not in parts
+    if variant == "every_event":
+        assert {"closure_any", "rounding_any"} <= set(parts)
     controls = Controls(emotion=onehot("happy"), intensity=0.8, auto=variant != "no_dei")
     assert_streaming_equals_offline(TorchFaceModel(net.eval()), speechlike(1.0, seed=2), controls)
+
+
+def test_every_event_counts_once_by_its_surest_frame():
+    from training.models.deitalk import event_peaks
+
+    on = torch.tensor([[0, 1, 1, 0, 1], [1, 1, 0, 0, 0]], dtype=torch.bool)  # runs end at window edges
+    logit = torch.tensor([[9.0, -2.0, 0.5, 9.0, -1.0], [3.0, -4.0, 9.0, 9.0, 9.0]])
+    assert event_peaks(logit, on).tolist() == [0.5, -1.0, 3.0]
 
 
 def test_without_dpe_the_face_does_not_depend_on_when_the_words_come():

@@ -120,6 +120,34 @@ def test_resume_continues_exactly_where_it_stopped(corpus, tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
 
 
+def test_ema_keeps_an_average_of_the_weights_and_resumes_it_exactly(corpus, tmp_path):
+    from safetensors.torch import load_file
+
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert train(corpus, whole, "--steps", "10", "--lr", "3e-3", "--ema", "0.8").returncode == 0
+    assert train(corpus, split, "--steps", "5", "--lr", "3e-3", "--ema", "0.8").returncode == 0
+    again = train(corpus, split, "--steps", "10", "--lr", "3e-3", "--ema", "0.8", "--resume")
+    assert again.returncode == 0, again.stderr
+    a, b = load_file(str(whole / "last" / "ema.safetensors")), load_file(str(split / "last" / "ema.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+    # The average trails the trained weights, and the checkpoint one animates with is an average.
+    trained = load_file(str(whole / "last" / "model.safetensors"))
+    shipped = load_file(str(whole / "model.safetensors"))
+    for key in trained:
+        assert not torch.allclose(shipped[key], trained[key]) or torch.allclose(trained[key], a[f"module.{key}"])
+    assert any(not torch.allclose(trained[k], a[f"module.{k}"]) for k in trained)
+    assert json.loads((whole / "config.json").read_text())["training"]["ema"] == 0.8
+    # --keep last: the checkpoint is the average at the last step, whatever validation said.
+    kept = tmp_path / "kept"
+    assert train(corpus, kept, "--steps", "10", "--lr", "3e-3", "--ema", "0.8", "--keep", "last").returncode == 0
+    average = load_file(str(kept / "last" / "ema.safetensors"))
+    for k, v in load_file(str(kept / "model.safetensors")).items():
+        torch.testing.assert_close(v, average[f"module.{k}"], rtol=0, atol=0)
+    refused = train(corpus, tmp_path / "bad", "--steps", "1", "--ema", "1.5")
+    assert refused.returncode == 2 and "--ema" in refused.stderr
+
+
 def test_init_fine_tunes_from_a_checkpoint_and_adds_the_closure_head(corpus, tmp_path):
     from safetensors.torch import load_file
 

@@ -251,3 +251,19 @@ def test_silero_hears_digital_silence_as_silence_whatever_the_network_says():
     frames = run(SileroVad(LingeringSilero()), x, block=333)
     assert frames.speech[:50].all()
     assert not frames.speech[50 + 9 :].any()  # off after the 80 ms hangover
+
+
+def test_silero_batched_over_several_signals_gives_each_the_frames_it_gets_alone():
+    model = real_silero()
+    signals = [scene(seed=s)[0][: n * 160 + extra] for s, n, extra in ((6, 480, 77), (7, 130, 0), (8, 300, 511))]
+    signals.append(np.zeros(0, np.float32))
+    probs = vad.window_probabilities(model, signals)
+    assert [len(p) for p in probs] == [-(-len(x) // vad.WINDOW) for x in signals]
+    for x, p in zip(signals[:3], probs):
+        alone = run(SileroVad(model), x)
+        replayed = run(SileroVad(vad.ReplayModel(p)), x)
+        np.testing.assert_allclose(replayed.prob, alone.prob, atol=1e-6)
+        np.testing.assert_array_equal(replayed.speech, alone.speech)
+        assert alone.speech.any() and not alone.speech.all()
+    with pytest.raises(RuntimeError, match="more windows"):
+        run(SileroVad(vad.ReplayModel(probs[1][:-2])), signals[1])

@@ -49,6 +49,7 @@ def _bounded(lo: float, hi: float, what: str):
 
 _share = _bounded(0.0, 1.0, "a share")
 _warp = _bounded(0.0, 0.3, "a warp")
+_decay = _bounded(0.0, 0.99999, "a decay")
 
 
 def _run(args) -> int:
@@ -74,6 +75,7 @@ def _run(args) -> int:
             lr=args.lr,
             window=args.window,
             val_every=args.val_every,
+            val_windows=args.val_windows,
             seed=args.seed,
             device=args.device,
             cache=Path(args.cache),
@@ -85,6 +87,8 @@ def _run(args) -> int:
             jobs=args.jobs,
             recorded_share=args.recorded_share,
             speaker_warp=args.speaker_warp,
+            ema=args.ema,
+            keep=args.keep,
         )
     )
     print(f"{out}: checkpoint written (use it with --model {out})")
@@ -113,6 +117,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--lr", type=_positive, help="learning rate (default: the preset's, from its paper)")
     p.add_argument("--window", type=_count, default=200, help="window length in 10 ms frames (default 200)")
     p.add_argument("--val-every", type=_count, default=250, help="validate and checkpoint every N steps")
+    p.add_argument(
+        "--val-windows", type=_count, default=64, help="fixed validation windows (2 s each) judged at every validation"
+    )
     p.add_argument("--set", type=_override, action="append", metavar="FIELD=VALUE", help="config override")
     p.add_argument("--resume", action="store_true", help="continue the run in --output where it stopped")
     p.add_argument(
@@ -148,5 +155,21 @@ def add_parser(subparsers) -> None:
         metavar="W",
         help="every training window as a new voice: frequencies scaled by a random 1-W..1+W (vocal tract) "
         "and a random spectral tilt (0-0.3; default 0, off)",
+    )
+    p.add_argument(
+        "--ema",
+        type=_decay,
+        default=0.0,
+        metavar="D",
+        help="validate and keep a moving average of the weights, decay D per step (e.g. 0.998: about the "
+        "last 500 steps); steadier than any one step's weights (default 0, off)",
+    )
+    p.add_argument(
+        "--keep",
+        choices=("best", "last"),
+        default="best",
+        help="what OUT holds: the weights with the best validation rig error (default), or the last "
+        "validated ones (with --ema: the average at the end; rig error hardly tells fine-tuning "
+        "checkpoints apart, closures on new voices do)",
     )
     p.set_defaults(func=_run)

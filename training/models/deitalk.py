@@ -93,6 +93,9 @@ class DEITalkConfig:
     closure_seal: bool = False
     seal_jaw: float = 0.1
     closure_hold: int = 0
+    # After the hold the gate eases off over this many frames instead of dropping at once: the lips
+    # part the way the teacher's do (a ~60 ms ramp), not in one frame (jitter).
+    closure_release: int = 0
     # The same for rounded vowels (UW/OW/W): regressed pucker/funnel shrinks toward the mean when
     # the network is unsure, so a rounding probability gates a "rounded lips" head. Applied before
     # the closure gate (a B inside a rounded vowel still seals the lips).
@@ -101,6 +104,13 @@ class DEITalkConfig:
     w_rounded: float = 1.0
     rounding_sharpness: float = 3.0
     rounding_threshold: float = 0.5
+    # Every event, not every frame (issue 12): the eye, and the lip checks, ask that each P/B/M
+    # seals the lips at least once and each rounded vowel rounds them, while frame-wise BCE is
+    # content when most of a plateau scores 0.3. `w_<event>_any` adds a BCE on each plateau's
+    # highest logit (one term per P/B/M or rounded vowel), so the head learns to commit somewhere
+    # inside every event; false alarms stay the frame-wise term's job.
+    w_closure_any: float = 0.0
+    w_rounding_any: float = 0.0
     # Smoothing inside the lookahead (emorig's addition): a fixed causal Hann filter over the
     # decoder's last features, `feature_smoothing` frames each side of its centre. It delays the
     # features by that many frames, so the network trains to be that much earlier; the face
@@ -122,6 +132,17 @@ class DEITalkConfig:
         tcn = sum((self.tcn_kernel - 1) * d for d in self.tcn_dilations)
         front = sum((self.tcn_kernel - 1) * d for d in self.frontend_dilations)
         return front + (self.saliency_window - 1) + tcn + 2 * self.feature_smoothing
+
+
+def event_peaks(logit: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
+    """The highest logit inside each run of consecutive event frames ([B, T] each) -> [runs].
+
+    A run is one event's plateau (one P/B/M, one rounded vowel); runs never join across windows."""
+    starts = on & ~F.pad(on[:, :-1], (1, 0), value=False)
+    run = torch.cumsum(starts.flatten(), 0) - 1  # which run each frame belongs to (where on)
+    inside = on.flatten()
+    peaks = logit.new_full((int(starts.sum()),), -torch.inf)
+    return peaks.scatter_reduce(0, run[inside], logit.flatten()[inside], "amax")
 
 
 def dynamic_positional_encoding(positions: torch.Tensor, dim: int, horizon: int) -> torch.Tensor:
@@ -288,15 +309,19 @@ class DEITalk(nn.Module):
     def _commit_closure(self, gate, face, cache: dict | None):
         """The closure decoded as a decision (see DEITalkConfig.closure_seal / closure_hold)."""
         cfg = self.cfg
-        if cfg.closure_hold:
-            k = cfg.closure_hold
+        k = cfg.closure_hold + cfg.closure_release
+        if k:
             past = None if cache is None else cache.get("closure_hold")
             if past is None:
                 past = gate.new_zeros(gate.shape[0], k)
             joined = torch.cat([past, gate], 1)
             if cache is not None:
                 cache["closure_hold"] = joined[:, joined.shape[1] - k :]
-            gate = joined.unfold(1, k + 1, 1).amax(-1)
+            # Each of the last k frames' gate, lowered by how long ago it was past the hold: the peak
+            # held `closure_hold` frames, then falling to nothing over `closure_release` frames.
+            ago = torch.arange(k, -1, -1, device=gate.device, dtype=gate.dtype)
+            drop = (ago - cfg.closure_hold).clamp(min=0) / (cfg.closure_release + 1)
+            gate = (joined.unfold(1, k + 1, 1) - drop).amax(-1).clamp(min=0)
         if cfg.closure_seal:
             jaw = face[..., self.jaw_index].clamp(0, cfg.seal_jaw)
             close = torch.maximum(face[..., self.close_index], jaw)
@@ -355,6 +380,10 @@ class DEITalk(nn.Module):
             if bool(known.any()):
                 parts[event] = F.binary_cross_entropy_with_logits(out[f"{event}_logit"][known], label[known])
                 total = total + getattr(cfg, f"w_{event}") * parts[event]
+            if bool(on.any()) and getattr(cfg, f"w_{event}_any"):
+                peaks = event_peaks(out[f"{event}_logit"], on)
+                parts[f"{event}_any"] = F.binary_cross_entropy_with_logits(peaks, torch.ones_like(peaks))
+                total = total + getattr(cfg, f"w_{event}_any") * parts[f"{event}_any"]
             if bool(on.any()):  # the event's face is trained only where the event happens
                 err = (out[face] - target) ** 2 * self.lip
                 parts[face] = err[on].sum(-1).mean()
