@@ -24,6 +24,7 @@ VARIANTS = {
     "event_heads": dict(closure_head=True, rounding_head=True),
     "feature_smoothing": dict(closure_head=True, feature_smoothing=2),
     "committed_closure": dict(closure_head=True, closure_seal=True, closure_hold=3, feature_smoothing=2),
+    "released_closure": dict(closure_head=True, closure_seal=True, closure_hold=1, closure_release=2),
     "every_event": dict(closure_head=True, rounding_head=True, w_closure_any=1.0, w_rounding_any=0.5),
 }
 
@@ -118,6 +119,17 @@ def test_a_committed_closure_touches_the_lips_and_holds_a_short_spike():
     spike[0, 20] = 40.0
     gate, _ = net._commit_closure(torch.sigmoid(spike), out["sealed"], None)
     assert gate[0, 20:24].min() > 0.99 and gate[0, 24:].max() < 1e-6 and gate[0, :20].max() < 1e-6
+    # Released over 2 frames after a 1-frame hold: the lips part in steps, not at once.
+    net.cfg.closure_hold, net.cfg.closure_release = 1, 2
+    gate, _ = net._commit_closure(torch.sigmoid(spike), out["sealed"], None)
+    torch.testing.assert_close(gate[0, 19:25], torch.tensor([0.0, 1.0, 1.0, 2 / 3, 1 / 3, 0.0]))
+    # Streaming keeps the release across blocks: the same gate, fed a frame at a time.
+    cache: dict = {}
+    steps = [
+        net._commit_closure(torch.sigmoid(spike[:, i : i + 1]), out["sealed"][:, i : i + 1], cache)[0]
+        for i in range(40)
+    ]
+    torch.testing.assert_close(torch.cat(steps, 1), gate)
 
 
 def test_a_sure_closure_wins_over_a_sure_rounding_on_the_lips():
