@@ -1,7 +1,8 @@
 """`emorig bake --ray ADDRESS`: the same bake with Ray actors as the workers.
 
 One actor per worker holds the model (bridge.bake.Renderer, as a local worker process does);
-lines go to them as tasks, a couple in flight per actor. Takes are written by the actors to the
+lines go to them as tasks, in the local bake's groups (bridge.bake.groups: their voice activity
+batched), a couple in flight per actor. Takes are written by the actors to the
 output folder, which must then be the same path on every node (a shared file system), or with
 `--collect` returned as bytes and written here. The journal and the report stay with the driver:
 a take whose result never came back (its actor or node was lost) is not journaled and is baked
@@ -15,7 +16,7 @@ import signal
 
 from retarget.errors import InputError
 
-from .bake import Bake, Renderer, kill_after
+from .bake import Bake, Renderer, groups, kill_after
 
 
 class _Worker:
@@ -26,12 +27,12 @@ class _Worker:
         self.kill_after = kill_after
         self.count = 0
 
-    def render(self, job: dict, collect: bool) -> dict:
-        result = self.renderer.render(job, collect=collect)
-        self.count += 1
+    def render(self, jobs: list[dict], collect: bool) -> list[dict]:
+        results = self.renderer.render_many(jobs, collect=collect)
+        self.count += len(results)
         if self.kill_after and self.count >= self.kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
-        return result
+        return results
 
 
 def _connect(ray, address: str) -> bool:
@@ -66,31 +67,34 @@ def run_ray(bake: Bake, address: str, jobs: int | None = None, collect: bool = F
         n = min(n, len(todo))
         remote = ray.remote(num_cpus=1)(_Worker)
         actors = [remote.remote(bake.model_spec, device, vad, kill_after() if i == 0 else 0) for i in range(n)]
-        queue = iter(todo)
-        inflight: dict = {}  # object ref -> (actor index, line)
+        queue = iter(groups(todo, n))
+        inflight: dict = {}  # object ref -> (actor index, [(line, job), ...])
         dead: set[int] = set()
 
         def submit(i: int) -> None:
-            item = next(queue, None)
-            if item is not None:
-                inflight[actors[i].render.remote(item[1], collect)] = (i, item[0])
+            group = next(queue, None)
+            if group is not None:
+                inflight[actors[i].render.remote([job for _line, job in group], collect)] = (i, group)
 
-        for _ in range(2):  # two lines per actor: one rendering, one waiting, so none idles on a round trip
+        for _ in range(2):  # two groups per actor: one rendering, one waiting, so none idles on a round trip
             for i in range(n):
                 submit(i)
         while inflight:
             ready, _ = ray.wait(list(inflight), num_returns=1)
             for ref in ready:
-                i, line = inflight.pop(ref)
+                i, group = inflight.pop(ref)
                 try:
-                    result = ray.get(ref)
+                    results = ray.get(ref)
                 except RayActorError as e:
                     dead.add(i)
                     cause = str(e).splitlines()[0] if str(e) else type(e).__name__
-                    result = {"ok": False, "reason": f"the Ray worker baking this line was lost ({cause})"}
+                    results = [{"ok": False, "reason": f"the Ray worker baking this line was lost ({cause})"}] * len(
+                        group
+                    )
                 except RayTaskError as e:
-                    result = {"ok": False, "reason": f"Ray task failed: {str(e).splitlines()[0]}"}
-                bake.done(line, result)
+                    results = [{"ok": False, "reason": f"Ray task failed: {str(e).splitlines()[0]}"}] * len(group)
+                for (line, _job), result in zip(group, results):
+                    bake.done(line, result)
                 if i not in dead:
                     submit(i)
                 elif len(dead) < n:

@@ -58,6 +58,21 @@ def test_folder_bake_mirrors_the_tree_equals_animate_and_a_rerun_does_nothing(tm
     assert "4 baked" in happy.stdout
 
 
+def test_lines_rendered_in_groups_are_the_takes_animate_writes(tmp_path):
+    # 12 lines on one worker go in groups of 3 (bridge.bake.groups): their voice activity computed
+    # side by side, each line's take still its own, byte for byte.
+    clips = _clips(tmp_path / "vo", 12)
+    out = tmp_path / "takes"
+    r = run_emorig("bake", tmp_path / "vo", "-o", out, "--jobs", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "12 baked" in r.stdout
+    for clip in clips[::2]:
+        one = tmp_path / "one.csv"
+        a = run_emorig("animate", clip, "-o", one, "--quiet")
+        assert a.returncode == 0, a.stderr
+        assert (out / clip.parent.name / (clip.stem + ".csv")).read_bytes() == one.read_bytes(), clip.name
+
+
 def test_bad_files_are_reported_and_never_stop_the_bake(tmp_path):
     vo = tmp_path / "vo"
     _clips(vo, 2)
