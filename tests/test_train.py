@@ -142,6 +142,7 @@ def test_ema_keeps_an_average_of_the_weights_and_resumes_it_exactly(corpus, tmp_
     kept = tmp_path / "kept"
     assert train(corpus, kept, "--steps", "10", "--lr", "3e-3", "--ema", "0.8", "--keep", "last").returncode == 0
     average = load_file(str(kept / "last" / "ema.safetensors"))
+    assert json.loads((kept / "config.json").read_text())["training"]["keep"] == "last"
     for k, v in load_file(str(kept / "model.safetensors")).items():
         torch.testing.assert_close(v, average[f"module.{k}"], rtol=0, atol=0)
     refused = train(corpus, tmp_path / "bad", "--steps", "1", "--ema", "1.5")

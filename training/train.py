@@ -393,6 +393,7 @@ def train(o: TrainOptions) -> Path:
             "recorded_share": o.recorded_share,
             "speaker_warp": o.speaker_warp,
             "ema": o.ema,
+            "keep": o.keep,
             "val": val,
         }
         save_training_state(last, net, preset, opt, {**state, "numpy_rng": rng.bit_generator.state}, meta)

@@ -307,7 +307,7 @@ class DEITalk(nn.Module):
         return out
 
     def _commit_closure(self, gate, face, cache: dict | None):
-        """The closure decoded as a decision (see DEITalkConfig.closure_seal / closure_hold)."""
+        """The closure decoded as a decision (see DEITalkConfig.closure_seal / closure_hold / closure_release)."""
         cfg = self.cfg
         k = cfg.closure_hold + cfg.closure_release
         if k:
