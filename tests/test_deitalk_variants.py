@@ -15,6 +15,7 @@ from training.dataset import SILENCE_MEL, Clip, WindowSampler, normalise, speake
 from training.inference import TorchFaceModel  # noqa: E402
 from training.models import DEITalk  # noqa: E402
 from training.models.blocks import lip_mask  # noqa: E402
+from training.models.deitalk import lead_labels  # noqa: E402
 from training.teacher import bilabial_closure, rounded_lips  # noqa: E402
 
 VARIANTS = {
@@ -25,6 +26,8 @@ VARIANTS = {
     "feature_smoothing": dict(closure_head=True, feature_smoothing=2),
     "committed_closure": dict(closure_head=True, closure_seal=True, closure_hold=3, feature_smoothing=2),
     "released_closure": dict(closure_head=True, closure_seal=True, closure_hold=1, closure_release=2),
+    "held_rounding": dict(closure_head=True, rounding_head=True, closure_hold=1, rounding_hold=2, rounding_release=2),
+    "closure_attack": dict(closure_head=True, closure_hold=1, closure_release=2, closure_attack=2, closure_lead=3),
     "every_event": dict(closure_head=True, rounding_head=True, w_closure_any=1.0, w_rounding_any=0.5),
 }
 
@@ -117,19 +120,22 @@ def test_a_committed_closure_touches_the_lips_and_holds_a_short_spike():
     # One frame sure of a closure: the gate stays up for it and the 3 frames after, then lets go.
     spike = torch.full((1, 40), -40.0)
     spike[0, 20] = 40.0
-    gate, _ = net._commit_closure(torch.sigmoid(spike), out["sealed"], None)
+    gate = net._hold("closure", torch.sigmoid(spike), None)
     assert gate[0, 20:24].min() > 0.99 and gate[0, 24:].max() < 1e-6 and gate[0, :20].max() < 1e-6
     # Released over 2 frames after a 1-frame hold: the lips part in steps, not at once.
     net.cfg.closure_hold, net.cfg.closure_release = 1, 2
-    gate, _ = net._commit_closure(torch.sigmoid(spike), out["sealed"], None)
+    gate = net._hold("closure", torch.sigmoid(spike), None)
     torch.testing.assert_close(gate[0, 19:25], torch.tensor([0.0, 1.0, 1.0, 2 / 3, 1 / 3, 0.0]))
     # Streaming keeps the release across blocks: the same gate, fed a frame at a time.
     cache: dict = {}
-    steps = [
-        net._commit_closure(torch.sigmoid(spike[:, i : i + 1]), out["sealed"][:, i : i + 1], cache)[0]
-        for i in range(40)
-    ]
+    steps = [net._hold("closure", torch.sigmoid(spike[:, i : i + 1]), cache) for i in range(40)]
     torch.testing.assert_close(torch.cat(steps, 1), gate)
+    # The rounding gate takes its own hold and release, in its own slot of the stream's state.
+    net.cfg.rounding_hold, net.cfg.rounding_release = 2, 1
+    torch.testing.assert_close(
+        net._hold("rounding", torch.sigmoid(spike), cache)[0, 19:25], torch.tensor([0.0, 1.0, 1.0, 1.0, 0.5, 0.0])
+    )
+    assert "rounding_hold" in cache and "closure_hold" in cache
 
 
 def test_a_sure_closure_wins_over_a_sure_rounding_on_the_lips():
@@ -293,3 +299,22 @@ def test_speaker_warp_moves_a_voice_up_the_spectrum_and_leaves_silence_and_label
     np.testing.assert_array_equal(plain["target"], voiced["target"])
     np.testing.assert_array_equal(plain["closure"], voiced["closure"])
     np.testing.assert_array_equal(voiced["mel"], voiced["pair_mel"])  # a window's pair is the same voice
+
+
+def test_a_closure_attack_ramps_the_lips_shut_and_the_lead_trains_it_early():
+    torch.manual_seed(0)
+    net = DEITalk(tiny(closure_head=True, closure_seal=True, closure_hold=1, closure_release=2, closure_attack=2))
+    net.eval()
+    step = torch.full((1, 30), -40.0)
+    step[0, 10:20] = 40.0
+    held = net._hold("closure", torch.sigmoid(step), None)
+    gate = net._attack(held, None)
+    # Shut over three frames instead of one; opening is the release's, untouched.
+    torch.testing.assert_close(gate[0, 9:14], torch.tensor([0.0, 1 / 3, 2 / 3, 1.0, 1.0]))
+    torch.testing.assert_close(gate[0, 20:24], held[0, 20:24])
+    cache: dict = {}
+    steps = [net._attack(net._hold("closure", torch.sigmoid(step[:, i : i + 1]), cache), cache) for i in range(30)]
+    torch.testing.assert_close(torch.cat(steps, 1), gate)
+    # The lead moves each event's start earlier (not its end), and leaves unknown frames unknown.
+    label = torch.tensor([[0.0, 0, 0, 0, 1, 1, 0, 0, -1, -1]])
+    torch.testing.assert_close(lead_labels(label, 2), torch.tensor([[0.0, 0, 1, 1, 1, 1, 0, 0, -1, -1]]))

@@ -96,6 +96,13 @@ class DEITalkConfig:
     # After the hold the gate eases off over this many frames instead of dropping at once: the lips
     # part the way the teacher's do (a ~60 ms ramp), not in one frame (jitter).
     closure_release: int = 0
+    # A closure that snaps shut in one frame reads as a flicker (the v9 press shook ~100x as
+    # much as the teacher's, whose lips close over ~60 ms). `closure_attack` lets the gate rise
+    # by at most 1/(attack+1) a frame, and `closure_lead` trains the closure logit to fire that
+    # many frames before the teacher's plateau (inside its ramp-in), so the ramp ends where the
+    # plateau starts instead of late.
+    closure_attack: int = 0
+    closure_lead: int = 0
     # The same for rounded vowels (UW/OW/W): regressed pucker/funnel shrinks toward the mean when
     # the network is unsure, so a rounding probability gates a "rounded lips" head. Applied before
     # the closure gate (a B inside a rounded vowel still seals the lips).
@@ -104,6 +111,11 @@ class DEITalkConfig:
     w_rounded: float = 1.0
     rounding_sharpness: float = 3.0
     rounding_threshold: float = 0.5
+    # The closure's hold and release for the rounding gate: a rounding probability hovering at
+    # its threshold switches the pucker on and off within two frames (jitter: the shipped v9's
+    # mouthPucker shook 11x as much as the teacher's), while a rounded vowel lasts 50 ms or more.
+    rounding_hold: int = 0
+    rounding_release: int = 0
     # Every event, not every frame (issue 12): the eye, and the lip checks, ask that each P/B/M
     # seals the lips at least once and each rounded vowel rounds them, while frame-wise BCE is
     # content when most of a plateau scores 0.3. `w_<event>_any` adds a BCE on each plateau's
@@ -143,6 +155,13 @@ def event_peaks(logit: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
     inside = on.flatten()
     peaks = logit.new_full((int(starts.sum()),), -torch.inf)
     return peaks.scatter_reduce(0, run[inside], logit.flatten()[inside], "amax")
+
+
+def lead_labels(label: torch.Tensor, lead: int) -> torch.Tensor:
+    """Event labels [B, T] (1 on, 0 off, -1 unknown) with each event starting `lead` frames
+    earlier: a frame is on when it or one of the next `lead` frames is."""
+    ahead = F.pad(label, (0, lead), value=-1.0).unfold(1, lead + 1, 1).amax(-1)
+    return torch.where(label >= 0, torch.maximum(label, ahead.clamp(min=0)), label)
 
 
 def dynamic_positional_encoding(positions: torch.Tensor, dim: int, horizon: int) -> torch.Tensor:
@@ -299,35 +318,57 @@ class DEITalk(nn.Module):
             half = math.log(threshold / (1 - threshold))
             gate = torch.sigmoid(getattr(self.cfg, f"{event}_sharpness") * (logit - half))
             out[EVENT_FACE[event]] = face  # the head as trained (the loss reads it)
+            gate = self._hold(event, gate, cache)
             if event == "closure":
-                gate, face = self._commit_closure(gate, face, cache)
+                gate, face = self._attack(gate, cache), self._seal(face)
             out.update({f"{event}_logit": logit, f"{event}_gate": gate})
             rig = rig + gate[..., None] * self.lip * (face - rig)
         out["rig"] = rig
         return out
 
-    def _commit_closure(self, gate, face, cache: dict | None):
-        """The closure decoded as a decision (see DEITalkConfig.closure_seal / closure_hold / closure_release)."""
-        cfg = self.cfg
-        k = cfg.closure_hold + cfg.closure_release
-        if k:
-            past = None if cache is None else cache.get("closure_hold")
-            if past is None:
-                past = gate.new_zeros(gate.shape[0], k)
-            joined = torch.cat([past, gate], 1)
-            if cache is not None:
-                cache["closure_hold"] = joined[:, joined.shape[1] - k :]
-            # Each of the last k frames' gate, lowered by how long ago it was past the hold: the peak
-            # held `closure_hold` frames, then falling to nothing over `closure_release` frames.
-            ago = torch.arange(k, -1, -1, device=gate.device, dtype=gate.dtype)
-            drop = (ago - cfg.closure_hold).clamp(min=0) / (cfg.closure_release + 1)
-            gate = (joined.unfold(1, k + 1, 1) - drop).amax(-1).clamp(min=0)
-        if cfg.closure_seal:
-            jaw = face[..., self.jaw_index].clamp(0, cfg.seal_jaw)
-            close = torch.maximum(face[..., self.close_index], jaw)
-            face = face.clone()
-            face[..., self.jaw_index], face[..., self.close_index] = jaw, close
-        return gate, face
+    def _hold(self, event: str, gate, cache: dict | None):
+        """An event gate held at its peak `<event>_hold` frames, then eased off linearly over
+        `<event>_release` frames (DEITalkConfig.closure_hold / closure_release)."""
+        hold, release = getattr(self.cfg, f"{event}_hold"), getattr(self.cfg, f"{event}_release")
+        k = hold + release
+        if not k:
+            return gate
+        key = f"{event}_hold"  # the stream's last k frames of this gate
+        past = None if cache is None else cache.get(key)
+        if past is None:
+            past = gate.new_zeros(gate.shape[0], k)
+        joined = torch.cat([past, gate], 1)
+        if cache is not None:
+            cache[key] = joined[:, joined.shape[1] - k :]
+        # Each of the last k frames' gate, lowered by how long ago it was past the hold.
+        ago = torch.arange(k, -1, -1, device=gate.device, dtype=gate.dtype)
+        drop = (ago - hold).clamp(min=0) / (release + 1)
+        return (joined.unfold(1, k + 1, 1) - drop).amax(-1).clamp(min=0)
+
+    def _attack(self, gate, cache: dict | None):
+        """The closure gate rising at most 1/(closure_attack+1) a frame: the least, over the last
+        `closure_attack` frames j, of that frame's gate plus j steps (a falling gate is untouched)."""
+        a = self.cfg.closure_attack
+        if not a:
+            return gate
+        past = None if cache is None else cache.get("closure_attack")
+        if past is None:
+            past = gate.new_zeros(gate.shape[0], a)
+        joined = torch.cat([past, gate], 1)
+        if cache is not None:
+            cache["closure_attack"] = joined[:, joined.shape[1] - a :]
+        steps = torch.arange(a, -1, -1, device=gate.device, dtype=gate.dtype) / (a + 1)
+        return (joined.unfold(1, a + 1, 1) + steps).amin(-1).clamp(max=1)
+
+    def _seal(self, face):
+        """The closure face with its lips touching (DEITalkConfig.closure_seal)."""
+        if not self.cfg.closure_seal:
+            return face
+        jaw = face[..., self.jaw_index].clamp(0, self.cfg.seal_jaw)
+        close = torch.maximum(face[..., self.close_index], jaw)
+        face = face.clone()
+        face[..., self.jaw_index], face[..., self.close_index] = jaw, close
+        return face
 
     def _smooth(self, x, cache: dict | None):
         """The causal Hann filter on features [B, T, C]; before the first row, the first row (the
@@ -377,11 +418,13 @@ class DEITalk(nn.Module):
                 continue
             label, face = batch[event], EVENT_FACE[event]
             known, on = label >= 0, label > 0.5
+            if event == "closure" and cfg.closure_lead:
+                label = lead_labels(label, cfg.closure_lead)  # the logit's target only; the face keeps `on`
             if bool(known.any()):
                 parts[event] = F.binary_cross_entropy_with_logits(out[f"{event}_logit"][known], label[known])
                 total = total + getattr(cfg, f"w_{event}") * parts[event]
             if bool(on.any()) and getattr(cfg, f"w_{event}_any"):
-                peaks = event_peaks(out[f"{event}_logit"], on)
+                peaks = event_peaks(out[f"{event}_logit"], label > 0.5)
                 parts[f"{event}_any"] = F.binary_cross_entropy_with_logits(peaks, torch.ones_like(peaks))
                 total = total + getattr(cfg, f"w_{event}_any") * parts[f"{event}_any"]
             if bool(on.any()):  # the event's face is trained only where the event happens
@@ -402,9 +445,12 @@ class DEITalk(nn.Module):
                 if event not in b:
                     continue
                 logit = self.predict(b["mel"], b["emotion"], b["intensity"], b["silence_mel"])[f"{event}_logit"]
-                known = b[event] >= 0
+                label = b[event]
+                if event == "closure" and self.cfg.closure_lead:
+                    label = lead_labels(label, self.cfg.closure_lead)  # what the logit was trained on
+                known = label >= 0
                 probs.append(logit.sigmoid()[known])
-                labels.append(b[event][known] > 0.5)
+                labels.append(label[known] > 0.5)
             if not probs or not bool(torch.cat(labels).any()):
                 continue
             p, y = torch.cat(probs), torch.cat(labels)
