@@ -16,7 +16,7 @@ from training.inference import TorchFaceModel  # noqa: E402
 from training.models import DEITalk  # noqa: E402
 from training.models.blocks import lip_mask  # noqa: E402
 from training.models.deitalk import lead_labels  # noqa: E402
-from training.teacher import bilabial_closure, rounded_lips  # noqa: E402
+from training.teacher import bilabial_closure, rounded_lips, tongue_stops  # noqa: E402
 
 VARIANTS = {
     "no_dei": dict(dei=False),
@@ -28,7 +28,9 @@ VARIANTS = {
     "released_closure": dict(closure_head=True, closure_seal=True, closure_hold=1, closure_release=2),
     "held_rounding": dict(closure_head=True, rounding_head=True, closure_hold=1, rounding_hold=2, rounding_release=2),
     "closure_attack": dict(closure_head=True, closure_hold=1, closure_release=2, closure_attack=2, closure_lead=3),
-    "every_event": dict(closure_head=True, rounding_head=True, w_closure_any=1.0, w_rounding_any=0.5),
+    "every_event": dict(
+        closure_head=True, rounding_head=True, w_closure_any=1.0, w_rounding_any=0.5, w_closure_none=1.0
+    ),
 }
 
 
@@ -41,7 +43,14 @@ def batch_with_closures(n=16):
     y[..., ARKIT.index("mouthClose")] = torch.where(quiet, y[..., ARKIT.index("jawOpen")], 0.0)
     wide = y[..., ARKIT.index("jawOpen")] > 0.3  # stands in for rounded vowels: another audible event
     return dict(
-        mel=mel, target=y, emotion=e, intensity=k, silence_mel=SILENCE, closure=quiet.float(), rounding=wide.float()
+        mel=mel,
+        target=y,
+        emotion=e,
+        intensity=k,
+        silence_mel=SILENCE,
+        closure=quiet.float(),
+        rounding=wide.float(),
+        stops=(~quiet & ~wide).float(),  # stands in for T/D/K/G: not a closure
     )
 
 
@@ -60,7 +69,7 @@ def test_variants_train_every_parameter_and_stream_like_offline(variant):
     if variant == "event_heads":
         assert {"closure", "sealed", "rounding", "rounded"} <= set(parts) and "closure_any" not in parts
     if variant == "every_event":
-        assert {"closure_any", "rounding_any"} <= set(parts)
+        assert {"closure_any", "rounding_any", "closure_none"} <= set(parts)
     controls = Controls(emotion=onehot("happy"), intensity=0.8, auto=variant != "no_dei")
     assert_streaming_equals_offline(TorchFaceModel(net.eval()), speechlike(1.0, seed=2), controls)
 
@@ -224,6 +233,15 @@ def test_teacher_closure_labels_cover_bilabials_only():
     assert len(p) and 20 <= p.min() and p.max() <= 30  # inside the P
     assert len(m) and 80 <= m.min() and m.max() <= 90  # inside the M, nothing on the F
     assert not sealed[:20].any() and not sealed[31:80].any() and not sealed[91:].any()
+
+
+def test_tongue_stop_labels_mark_t_d_k_g_and_never_a_bilabial():
+    phones = [(0.0, 0.2, "AA"), (0.2, 0.3, "T"), (0.3, 0.5, "AA"), (0.5, 0.6, "M"), (0.6, 0.7, "B")]
+    phones += [(0.7, 0.9, "IY"), (0.9, 1.0, "K"), (1.0, 1.1, "S")]
+    stops = tongue_stops(phones, 110, 100.0)
+    assert stops[20:31].all() and stops[90:101].all()  # the T and the K
+    assert not stops[:20].any() and not stops[32:89].any() and not stops[102:].any()  # vowels, M, B, S
+    assert not (stops & bilabial_closure(phones, 110, 100.0)).any()
 
 
 def test_teacher_rounding_labels_sit_inside_rounded_vowels_only():

@@ -61,13 +61,14 @@ class Clip:
     closure: np.ndarray | None = None  # [T] float32: 1 lips sealed for a P/B/M, 0 not, None unknown
     rounding: np.ndarray | None = None  # [T] float32: 1 lips rounded for UW UH OW OY W, 0 not, None unknown
     recorded: bool = True  # a person's recording (False: a voice emorig synthesised)
+    stops: np.ndarray | None = None  # [T] float32: 1 inside a T/D/K/G/CH/JH (lips apart), 0 not, None unknown
 
     def closure_labels(self) -> np.ndarray:
         """[T] float32 closure labels, -1 where unknown (no phone timings)."""
         return self.closure if self.closure is not None else np.full(len(self.mel), -1, np.float32)
 
     def event_labels(self, event: str) -> np.ndarray | None:
-        return self.closure if event == "closure" else self.rounding
+        return {"closure": self.closure, "rounding": self.rounding, "stops": self.stops}[event]
 
     def __len__(self) -> int:
         return len(self.mel)
@@ -126,13 +127,14 @@ def load_clip(entry, cache, space: str) -> Clip:
     emotion = np.zeros(len(EMOTIONS), np.float32)
     emotion[emotion_index(entry.emotion or "neutral")] = 1
     intensity = 0.0 if (entry.emotion or "neutral") == "neutral" else entry.intensity
-    closure = rounding = None
+    closure = rounding = stops = None
     if entry.phones is not None:
-        from training.teacher import bilabial_closure, read_phones, rounded_lips
+        from training.teacher import bilabial_closure, read_phones, rounded_lips, tongue_stops
 
         phones = read_phones(entry.phones)
         closure = bilabial_closure(phones, n, FRAME_RATE).astype(np.float32)
         rounding = rounded_lips(phones, n, FRAME_RATE).astype(np.float32)
+        stops = tongue_stops(phones, n, FRAME_RATE).astype(np.float32)
     return Clip(
         entry.clip_id,
         mel[:n],
@@ -147,6 +149,7 @@ def load_clip(entry, cache, space: str) -> Clip:
         closure,
         rounding,
         entry.source != SYNTH_SOURCE,
+        stops,
     )
 
 
@@ -173,6 +176,7 @@ def variant_clip(clip: Clip, features: dict, factor: float, variant: int) -> Cli
     idx = np.minimum((np.arange(n) * len(clip) / n).astype(int), len(clip) - 1)
     closure = None if clip.closure is None else clip.closure[idx]
     rounding = None if clip.rounding is None else clip.rounding[idx]
+    stops = None if clip.stops is None else clip.stops[idx]
     return Clip(
         f"{clip.clip_id}~{variant}",
         mel,
@@ -187,6 +191,7 @@ def variant_clip(clip: Clip, features: dict, factor: float, variant: int) -> Cli
         closure,
         rounding,
         clip.recorded,
+        stops,
     )
 
 
@@ -282,8 +287,8 @@ class WindowSampler:
         return mel, pro, tgt
 
     def _event_window(self, clip: Clip, start: int, event: str = "closure") -> np.ndarray:
-        """Closure or rounding labels for the same rows as `_window`, -1 where unknown (padding
-        is silence: neither a closure nor a rounding)."""
+        """Closure, rounding or tongue-stop labels for the same rows as `_window`, -1 where
+        unknown (padding is silence: none of them)."""
         known = clip.event_labels(event)
         if known is None:
             return np.full(self.window, -1.0, np.float32)
@@ -309,7 +314,7 @@ class WindowSampler:
         return batch
 
     def collate(self, items, rng: np.random.Generator | None = None) -> dict:
-        keys = ("mel", "prosody", "target", "closure", "rounding", "emotion", "intensity", "speaker")
+        keys = ("mel", "prosody", "target", "closure", "rounding", "stops", "emotion", "intensity", "speaker")
         pair_keys = ("pair_mel", "pair_target", "pair_emotion", "pair_intensity", "pair_mask")
         out = {k: [] for k in keys + pair_keys}
         for i, start in items:
@@ -320,6 +325,7 @@ class WindowSampler:
             out["target"].append(tgt)
             out["closure"].append(self._event_window(clip, start, "closure"))
             out["rounding"].append(self._event_window(clip, start, "rounding"))
+            out["stops"].append(self._event_window(clip, start, "stops"))
             out["emotion"].append(clip.emotion)
             out["intensity"].append(clip.intensity)
             out["speaker"].append(self.speaker_index.get(clip.speaker, -1))

@@ -442,6 +442,22 @@ def bilabial_closure(phones, n: int, fps: float) -> np.ndarray:
     return sealed
 
 
+# Stops whose silent closure sounds like a P/B's but is made with the tongue: the lips stay apart.
+TONGUE_STOPS = ("T", "D", "K", "G", "CH", "JH")
+
+
+def tongue_stops(phones, n: int, fps: float) -> np.ndarray:
+    """Bool [n]: the frames of a T, D, K, G, CH or JH (not beside a P/B/M plateau): where a
+    closure detector that only listens for silence-then-burst fires but the lips must not seal."""
+    segments = _segments(_checked(phones), n / fps)
+    t = np.arange(n) / fps
+    stops = np.zeros(n, bool)
+    for s in segments:
+        if s.phone in TONGUE_STOPS:
+            stops |= (t >= s.start - 1e-9) & (t <= s.end + 1e-9)
+    return stops & ~bilabial_closure(phones, n, fps)
+
+
 ROUNDED_PHONES = ("UW", "UH", "OW", "OY", "W")  # the lips round (funnel or pucker) for these
 ROUND_FRACTION = 0.7  # the rounding is held over the middle 70% of the phone
 

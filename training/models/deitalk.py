@@ -123,6 +123,10 @@ class DEITalkConfig:
     # inside every event; false alarms stay the frame-wise term's job.
     w_closure_any: float = 0.0
     w_rounding_any: float = 0.0
+    # And every T/D/K/G/CH/JH a "no": their silent closure sounds like a P/B's, and v9/v13 pressed
+    # the lips on them (most of the lip press's jitter came from frames away from any P/B/M).
+    # A BCE toward 0 on each such stop's highest closure logit.
+    w_closure_none: float = 0.0
     # Smoothing inside the lookahead (emorig's addition): a fixed causal Hann filter over the
     # decoder's last features, `feature_smoothing` frames each side of its centre. It delays the
     # features by that many frames, so the network trains to be that much earlier; the face
@@ -427,6 +431,11 @@ class DEITalk(nn.Module):
                 peaks = event_peaks(out[f"{event}_logit"], label > 0.5)
                 parts[f"{event}_any"] = F.binary_cross_entropy_with_logits(peaks, torch.ones_like(peaks))
                 total = total + getattr(cfg, f"w_{event}_any") * parts[f"{event}_any"]
+            stops = batch.get("stops")
+            if event == "closure" and cfg.w_closure_none and stops is not None and bool((stops > 0.5).any()):
+                peaks = event_peaks(out["closure_logit"], stops > 0.5)
+                parts["closure_none"] = F.binary_cross_entropy_with_logits(peaks, torch.zeros_like(peaks))
+                total = total + cfg.w_closure_none * parts["closure_none"]
             if bool(on.any()):  # the event's face is trained only where the event happens
                 err = (out[face] - target) ** 2 * self.lip
                 parts[face] = err[on].sum(-1).mean()
