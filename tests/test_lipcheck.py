@@ -34,6 +34,8 @@ def frames_for(phones, n, good=True):
             x[idx, jaw] = 0.1
         elif phone in ("M", "P") and good:
             x[idx, jaw], x[idx, close] = 0.2, 0.2  # sealed by mouthClose, jaw a little open
+        elif phone == "T":
+            x[idx, jaw] = 0.15  # the tongue closes; the lips stay a little apart
     return x, t
 
 
@@ -58,6 +60,17 @@ def test_lips_that_seal_through_every_phone_are_counted_as_false_closures():
     x[:, ARKIT.index("jawOpen")] = 0.0  # a face shut all the way through: every closure "passes"
     rates = score_clip(x, t, PHONES, np.zeros(int(1.6 * SR), np.float32), SR, FPS).rates(FPS)
     assert rates["closure"] == 1.0 and rates["sealed_vowel"] == 1.0
+
+
+def test_lips_sealed_on_a_tongue_stop_count_as_false_closures_and_beside_a_p_they_do_not():
+    phones = [(0.0, 0.3, "SIL"), (0.3, 0.5, "AA"), (0.5, 0.6, "T"), (0.6, 0.8, "AA"), (0.8, 0.9, "P"), (0.9, 1.0, "T")]
+    phones += [(1.0, 1.2, "AA"), (1.2, 1.6, "SIL")]
+    n, audio = int(1.6 * FPS), np.zeros(int(1.6 * SR), np.float32)
+    x, t = frames_for(phones, n)
+    good = score_clip(x, t, phones, audio, SR, FPS).rates(FPS)
+    assert good["sealed_stop"] == 0.0 and good["n_sealed_stop"] == 1  # the T after the P is not asked
+    x[(t >= 0.5) & (t <= 0.6), ARKIT.index("jawOpen")] = 0.0  # lips shut on the first T
+    assert score_clip(x, t, phones, audio, SR, FPS).rates(FPS)["sealed_stop"] == 1.0
 
 
 def test_the_lag_is_how_far_the_jaw_trails_the_voice():

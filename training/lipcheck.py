@@ -27,6 +27,7 @@ import numpy as np
 from retarget.spaces import get_space
 
 from .evaluate import MIN_VOWEL_S, OPEN_VOWELS
+from .teacher import TONGUE_STOPS
 
 BILABIALS = ("P", "B", "M")
 ROUNDED = ("UW", "OW", "W")
@@ -155,6 +156,9 @@ def score_clip(arkit: np.ndarray, times: np.ndarray, phones, audio: np.ndarray, 
             t.add("open", jaw[_span(times, start, end)].max() >= OPEN_JAW)
         elif phone in ROUNDED and (long_enough or phone == "W"):
             t.add("rounding", rounded[_span(times, start, end)].max() >= ROUNDING)
+        elif phone in TONGUE_STOPS and not any(q in BILABIALS for _, _, q in phones[max(i - 1, 0) : i + 2]):
+            # The tongue's closure sounds like a P/B's; the lips must stay apart (mid-stop frame).
+            t.add("sealed_stop", sealed[int(np.abs(times - (start + end) / 2).argmin())])
         elif phone == "SIL" and end - start >= MIN_PAUSE_S:
             a = start + (SETTLE_S if i > 0 else 0.0)  # a clip's leading silence has nothing to settle from
             b = end - (ANTICIPATE_S if i < len(phones) - 1 else 0.0)
@@ -227,6 +231,7 @@ ROWS = (
     ("rounding", "rounding on UW/OW/W (≥ 0.25)", "≥ 85%"),
     ("quiet", "quiet frames in pauses ≥ 0.3 s (jawOpen ≤ 0.12)", "≥ 97%"),
     ("sealed_vowel", "lips sealed mid-vowel (false closures)", "low"),
+    ("sealed_stop", "lips sealed on T/D/K/G/CH/JH (false closures)", "low"),
     ("lag_ms", "face behind the voice (jaw–energy lag)", "≤ 20 ms"),
     ("jitter", "jitter (mean abs. 2nd difference, jaw+mouth)", "no worse"),
 )
