@@ -62,13 +62,16 @@ def test_lips_that_seal_through_every_phone_are_counted_as_false_closures():
     assert rates["closure"] == 1.0 and rates["sealed_vowel"] == 1.0
 
 
-def test_lips_sealed_on_a_tongue_stop_count_as_false_closures_and_beside_a_p_they_do_not():
-    phones = [(0.0, 0.3, "SIL"), (0.3, 0.5, "AA"), (0.5, 0.6, "T"), (0.6, 0.8, "AA"), (0.8, 0.9, "P"), (0.9, 1.0, "T")]
-    phones += [(1.0, 1.2, "AA"), (1.2, 1.6, "SIL")]
+def test_lips_sealed_on_a_tongue_stop_in_speech_count_as_false_closures_after_a_pause_or_p_not():
+    phones = [(0.0, 0.2, "SIL"), (0.2, 0.3, "T"), (0.3, 0.5, "AA"), (0.5, 0.6, "T"), (0.6, 0.8, "AA"), (0.8, 0.9, "P")]
+    phones += [(0.9, 1.0, "T"), (1.0, 1.2, "AA"), (1.2, 1.6, "SIL")]
     n, audio = int(1.6 * FPS), np.zeros(int(1.6 * SR), np.float32)
     x, t = frames_for(phones, n)
     good = score_clip(x, t, phones, audio, SR, FPS).rates(FPS)
-    assert good["sealed_stop"] == 0.0 and good["n_sealed_stop"] == 1  # the T after the P is not asked
+    # Only the middle T is asked: the first follows a pause (the face is at rest), the last a P.
+    assert good["sealed_stop"] == 0.0 and good["n_sealed_stop"] == 1
+    x[(t >= 0.2) & (t <= 0.3), ARKIT.index("jawOpen")] = 0.0  # at rest through the first T: not a fault
+    assert score_clip(x, t, phones, audio, SR, FPS).rates(FPS)["sealed_stop"] == 0.0
     x[(t >= 0.5) & (t <= 0.6), ARKIT.index("jawOpen")] = 0.0  # lips shut on the first T
     assert score_clip(x, t, phones, audio, SR, FPS).rates(FPS)["sealed_stop"] == 1.0
 

@@ -85,6 +85,14 @@ class Tally:
         return out
 
 
+def _inside_speech(phones, i: int) -> bool:
+    """Phone i has a phone of speech before it and no P/B/M beside it. A stop after a pause is
+    left out: its closure is silent, so the face is still at rest (lips together) when it starts."""
+    if i == 0 or phones[i - 1][2] == "SIL":
+        return False
+    return not any(q in BILABIALS for _, _, q in phones[i - 1 : i + 2])
+
+
 def _span(times: np.ndarray, start: float, end: float) -> np.ndarray:
     """Frames whose time lies in [start, end]; the nearest one when none does."""
     idx = np.flatnonzero((times >= start - 1e-9) & (times <= end + 1e-9))
@@ -156,7 +164,7 @@ def score_clip(arkit: np.ndarray, times: np.ndarray, phones, audio: np.ndarray, 
             t.add("open", jaw[_span(times, start, end)].max() >= OPEN_JAW)
         elif phone in ROUNDED and (long_enough or phone == "W"):
             t.add("rounding", rounded[_span(times, start, end)].max() >= ROUNDING)
-        elif phone in TONGUE_STOPS and not any(q in BILABIALS for _, _, q in phones[max(i - 1, 0) : i + 2]):
+        elif phone in TONGUE_STOPS and _inside_speech(phones, i):
             # The tongue's closure sounds like a P/B's; the lips must stay apart (mid-stop frame).
             t.add("sealed_stop", sealed[int(np.abs(times - (start + end) / 2).argmin())])
         elif phone == "SIL" and end - start >= MIN_PAUSE_S:
@@ -231,7 +239,7 @@ ROWS = (
     ("rounding", "rounding on UW/OW/W (≥ 0.25)", "≥ 85%"),
     ("quiet", "quiet frames in pauses ≥ 0.3 s (jawOpen ≤ 0.12)", "≥ 97%"),
     ("sealed_vowel", "lips sealed mid-vowel (false closures)", "low"),
-    ("sealed_stop", "lips sealed on T/D/K/G/CH/JH (false closures)", "low"),
+    ("sealed_stop", "lips sealed on T/D/K/G/CH/JH inside speech (false closures)", "low"),
     ("lag_ms", "face behind the voice (jaw–energy lag)", "≤ 20 ms"),
     ("jitter", "jitter (mean abs. 2nd difference, jaw+mouth)", "no worse"),
 )
