@@ -132,9 +132,10 @@ def load_clip(entry, cache, space: str) -> Clip:
         from training.teacher import bilabial_closure, read_phones, rounded_lips, tongue_stops
 
         phones = read_phones(entry.phones)
-        closure = bilabial_closure(phones, n, FRAME_RATE).astype(np.float32)
+        sealed = bilabial_closure(phones, n, FRAME_RATE)
+        closure = sealed.astype(np.float32)
         rounding = rounded_lips(phones, n, FRAME_RATE).astype(np.float32)
-        stops = tongue_stops(phones, n, FRAME_RATE).astype(np.float32)
+        stops = tongue_stops(phones, n, FRAME_RATE, sealed).astype(np.float32)
     return Clip(
         entry.clip_id,
         mel[:n],

@@ -446,16 +446,17 @@ def bilabial_closure(phones, n: int, fps: float) -> np.ndarray:
 TONGUE_STOPS = ("T", "D", "K", "G", "CH", "JH")
 
 
-def tongue_stops(phones, n: int, fps: float) -> np.ndarray:
-    """Bool [n]: the frames of a T, D, K, G, CH or JH (not beside a P/B/M plateau): where a
-    closure detector that only listens for silence-then-burst fires but the lips must not seal."""
+def tongue_stops(phones, n: int, fps: float, sealed: np.ndarray | None = None) -> np.ndarray:
+    """Bool [n]: the frames of a T, D, K, G, CH or JH, less any on a P/B/M plateau (`sealed`,
+    bilabial_closure's answer, when the caller has it): where a closure detector that only
+    listens for silence-then-burst fires but the lips must not seal."""
     segments = _segments(_checked(phones), n / fps)
     t = np.arange(n) / fps
     stops = np.zeros(n, bool)
     for s in segments:
         if s.phone in TONGUE_STOPS:
             stops |= (t >= s.start - 1e-9) & (t <= s.end + 1e-9)
-    return stops & ~bilabial_closure(phones, n, fps)
+    return stops & ~(bilabial_closure(phones, n, fps) if sealed is None else sealed)
 
 
 ROUNDED_PHONES = ("UW", "UH", "OW", "OY", "W")  # the lips round (funnel or pucker) for these

@@ -111,9 +111,9 @@ class DEITalkConfig:
     w_rounded: float = 1.0
     rounding_sharpness: float = 3.0
     rounding_threshold: float = 0.5
-    # The closure's hold and release for the rounding gate: a rounding probability hovering at
-    # its threshold switches the pucker on and off within two frames (jitter: the shipped v9's
-    # mouthPucker shook 11x as much as the teacher's), while a rounded vowel lasts 50 ms or more.
+    # The closure's hold and release for the rounding gate, tried against the pucker's jitter (v9's
+    # mouthPucker shook 11x as much as the teacher's): holds of 1-2 frames changed nothing
+    # measurable (docs/model-card.md), so they are off in the shipped model.
     rounding_hold: int = 0
     rounding_release: int = 0
     # Every event, not every frame (issue 12): the eye, and the lip checks, ask that each P/B/M
@@ -337,17 +337,23 @@ class DEITalk(nn.Module):
         k = hold + release
         if not k:
             return gate
-        key = f"{event}_hold"  # the stream's last k frames of this gate
+        joined = self._with_past(f"{event}_hold", gate, k, cache)
+        # Each of the last k frames' gate, lowered by how long ago it was past the hold.
+        ago = torch.arange(k, -1, -1, device=gate.device, dtype=gate.dtype)
+        drop = (ago - hold).clamp(min=0) / (release + 1)
+        return (joined.unfold(1, k + 1, 1) - drop).amax(-1).clamp(min=0)
+
+    @staticmethod
+    def _with_past(key: str, gate, k: int, cache: dict | None):
+        """A gate [B, T] with the k frames before it in front (zeros at a stream's start; a
+        stream keeps its last k frames under `key`, so streaming equals offline)."""
         past = None if cache is None else cache.get(key)
         if past is None:
             past = gate.new_zeros(gate.shape[0], k)
         joined = torch.cat([past, gate], 1)
         if cache is not None:
             cache[key] = joined[:, joined.shape[1] - k :]
-        # Each of the last k frames' gate, lowered by how long ago it was past the hold.
-        ago = torch.arange(k, -1, -1, device=gate.device, dtype=gate.dtype)
-        drop = (ago - hold).clamp(min=0) / (release + 1)
-        return (joined.unfold(1, k + 1, 1) - drop).amax(-1).clamp(min=0)
+        return joined
 
     def _attack(self, gate, cache: dict | None):
         """The closure gate rising at most 1/(closure_attack+1) a frame: the least, over the last
@@ -355,12 +361,7 @@ class DEITalk(nn.Module):
         a = self.cfg.closure_attack
         if not a:
             return gate
-        past = None if cache is None else cache.get("closure_attack")
-        if past is None:
-            past = gate.new_zeros(gate.shape[0], a)
-        joined = torch.cat([past, gate], 1)
-        if cache is not None:
-            cache["closure_attack"] = joined[:, joined.shape[1] - a :]
+        joined = self._with_past("closure_attack", gate, a, cache)
         steps = torch.arange(a, -1, -1, device=gate.device, dtype=gate.dtype) / (a + 1)
         return (joined.unfold(1, a + 1, 1) + steps).amin(-1).clamp(max=1)
 
@@ -431,15 +432,15 @@ class DEITalk(nn.Module):
                 peaks = event_peaks(out[f"{event}_logit"], label > 0.5)
                 parts[f"{event}_any"] = F.binary_cross_entropy_with_logits(peaks, torch.ones_like(peaks))
                 total = total + getattr(cfg, f"w_{event}_any") * parts[f"{event}_any"]
-            stops = batch.get("stops")
-            if event == "closure" and cfg.w_closure_none and stops is not None and bool((stops > 0.5).any()):
-                peaks = event_peaks(out["closure_logit"], stops > 0.5)
-                parts["closure_none"] = F.binary_cross_entropy_with_logits(peaks, torch.zeros_like(peaks))
-                total = total + cfg.w_closure_none * parts["closure_none"]
             if bool(on.any()):  # the event's face is trained only where the event happens
                 err = (out[face] - target) ** 2 * self.lip
                 parts[face] = err[on].sum(-1).mean()
                 total = total + getattr(cfg, f"w_{face}") * parts[face]
+        stops = batch.get("stops")
+        if cfg.w_closure_none and "closure_logit" in out and stops is not None and bool((stops > 0.5).any()):
+            peaks = event_peaks(out["closure_logit"], stops > 0.5)
+            parts["closure_none"] = F.binary_cross_entropy_with_logits(peaks, torch.zeros_like(peaks))
+            total = total + cfg.w_closure_none * parts["closure_none"]
         return total, {k: v.detach() for k, v in parts.items()}
 
     @torch.no_grad()
