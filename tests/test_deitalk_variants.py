@@ -28,6 +28,7 @@ VARIANTS = {
     "released_closure": dict(closure_head=True, closure_seal=True, closure_hold=1, closure_release=2),
     "held_rounding": dict(closure_head=True, rounding_head=True, closure_hold=1, rounding_hold=2, rounding_release=2),
     "closure_attack": dict(closure_head=True, closure_hold=1, closure_release=2, closure_attack=2, closure_lead=3),
+    "smooth_face": dict(closure_head=True, rounding_head=True, closure_attack=2, w_acc=5.0),
     "every_event": dict(
         closure_head=True, rounding_head=True, w_closure_any=1.0, w_rounding_any=0.5, w_closure_none=1.0
     ),
@@ -70,6 +71,8 @@ def test_variants_train_every_parameter_and_stream_like_offline(variant):
         assert {"closure", "sealed", "rounding", "rounded"} <= set(parts) and "closure_any" not in parts
     if variant == "every_event":
         assert {"closure_any", "rounding_any", "closure_none"} <= set(parts)
+    if variant == "smooth_face":
+        assert "acc" in parts
     controls = Controls(emotion=onehot("happy"), intensity=0.8, auto=variant != "no_dei")
     assert_streaming_equals_offline(TorchFaceModel(net.eval()), speechlike(1.0, seed=2), controls)
 
@@ -184,6 +187,30 @@ def test_feature_smoothing_smooths_the_face_with_the_same_weights():
         return rig.diff(n=2, dim=1).abs().mean()
 
     assert roughness(smooth) < 0.6 * roughness(rough)
+
+
+def test_the_acceleration_loss_trains_a_face_that_shakes_less():
+    """w_acc (issue 12's jitter row): the same network, seed and steps, with and without it; the
+    gated face that leaves is compared by the jitter row's measure, mean |second difference|."""
+    batch = batch_with_closures(16)
+
+    def shake(w_acc):
+        torch.manual_seed(0)
+        net = DEITalk(tiny(closure_head=True, rounding_head=True, w_closure=1.0, w_acc=w_acc))
+        opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+        for _ in range(60):
+            loss, _ = net.loss(batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            rig = net.eval().predict(batch["mel"], batch["emotion"], batch["intensity"], SILENCE)["rig"]
+        return rig.diff(n=2, dim=1).abs().mean().item()
+
+    teacher = batch["target"].diff(n=2, dim=1).abs().mean().item()
+    plain, smooth = shake(0.0), shake(200.0)
+    assert smooth < 0.8 * plain
+    assert smooth > 0.3 * teacher  # smoother, not frozen
 
 
 def test_the_closure_head_learns_where_the_lips_seal():

@@ -42,6 +42,12 @@ def velocity_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((pred.diff(dim=1) - target.diff(dim=1)) ** 2).sum(-1).mean()
 
 
+def acceleration_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of second differences, summed over curves ([B, T, K]): what the jitter
+    row measures, so a face that shakes where the teacher's moves smoothly costs here."""
+    return ((pred.diff(n=2, dim=1) - target.diff(n=2, dim=1)) ** 2).sum(-1).mean()
+
+
 def speaker_rows(speaker: torch.Tensor | None, n_speakers: int, batch: int, device) -> torch.Tensor:
     """Batch speaker indices (-1 unknown; None: all unknown) -> rows of a style table whose last
     row, `n_speakers`, is the 'unknown' speaker (a live user is never a training speaker)."""

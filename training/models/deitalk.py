@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from retarget.spaces import get_space
 from training.emotions import EMOTIONS
 
-from .blocks import lip_mask, predict_aligned, velocity_loss
+from .blocks import acceleration_loss, lip_mask, predict_aligned, velocity_loss
 from .frontend import CausalConv, MelFrontend
 
 # Event heads (emorig's addition): batch label key -> (logit layer, face layer); the face layer's
@@ -127,6 +127,11 @@ class DEITalkConfig:
     # the lips on them (most of the lip press's jitter came from frames away from any P/B/M).
     # A BCE toward 0 on each such stop's highest closure logit.
     w_closure_none: float = 0.0
+    # The face that leaves, gates and all, trained to move as smoothly as the teacher's: v13's
+    # mouth shook 4x as much as the teacher's (the gates' flicker about half of it), and the
+    # model this issue was filed against, a mumble, 10x less. An MSE on second differences of the
+    # gated output, so the event logits learn to rise and fall without flicker.
+    w_acc: float = 0.0
     # Smoothing inside the lookahead (emorig's addition): a fixed causal Hann filter over the
     # decoder's last features, `feature_smoothing` frames each side of its centre. It delays the
     # features by that many frames, so the network trains to be that much earlier; the face
@@ -436,6 +441,9 @@ class DEITalk(nn.Module):
                 err = (out[face] - target) ** 2 * self.lip
                 parts[face] = err[on].sum(-1).mean()
                 total = total + getattr(cfg, f"w_{face}") * parts[face]
+        if cfg.w_acc:
+            parts["acc"] = acceleration_loss(out["rig"], target)
+            total = total + cfg.w_acc * parts["acc"]
         stops = batch.get("stops")
         if cfg.w_closure_none and "closure_logit" in out and stops is not None and bool((stops > 0.5).any()):
             peaks = event_peaks(out["closure_logit"], stops > 0.5)
