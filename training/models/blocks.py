@@ -37,15 +37,20 @@ def predict_aligned(net, mel, emotion, intensity, silence_mel: float, auto: bool
     return {k: v[:, la:] for k, v in out.items()}
 
 
+def difference_loss(pred: torch.Tensor, target: torch.Tensor, order: int = 1) -> torch.Tensor:
+    """Mean squared error of `order`-th frame differences, summed over curves ([B, T, K])."""
+    return ((pred.diff(n=order, dim=1) - target.diff(n=order, dim=1)) ** 2).sum(-1).mean()
+
+
 def velocity_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of frame-to-frame differences, summed over curves ([B, T, K])."""
-    return ((pred.diff(dim=1) - target.diff(dim=1)) ** 2).sum(-1).mean()
+    """Frame-to-frame differences (the papers' velocity loss)."""
+    return difference_loss(pred, target, 1)
 
 
 def acceleration_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of second differences, summed over curves ([B, T, K]): what the jitter
-    row measures, so a face that shakes where the teacher's moves smoothly costs here."""
-    return ((pred.diff(n=2, dim=1) - target.diff(n=2, dim=1)) ** 2).sum(-1).mean()
+    """Second differences: what the jitter row measures, so a face that shakes where the
+    teacher's moves smoothly costs here."""
+    return difference_loss(pred, target, 2)
 
 
 def speaker_rows(speaker: torch.Tensor | None, n_speakers: int, batch: int, device) -> torch.Tensor:
