@@ -29,6 +29,7 @@ VARIANTS = {
     "held_rounding": dict(closure_head=True, rounding_head=True, closure_hold=1, rounding_hold=2, rounding_release=2),
     "closure_attack": dict(closure_head=True, closure_hold=1, closure_release=2, closure_attack=2, closure_lead=3),
     "smooth_face": dict(closure_head=True, rounding_head=True, closure_attack=2, w_acc=5.0),
+    "smoothed_output": dict(closure_head=True, rounding_head=True, closure_attack=2, output_smoothing=2),
     "every_event": dict(
         closure_head=True, rounding_head=True, w_closure_any=1.0, w_rounding_any=0.5, w_closure_none=1.0
     ),
@@ -187,6 +188,30 @@ def test_feature_smoothing_smooths_the_face_with_the_same_weights():
         return rig.diff(n=2, dim=1).abs().mean()
 
     assert roughness(smooth) < 0.6 * roughness(rough)
+
+
+def test_output_smoothing_is_centred_on_time_inside_the_lookahead():
+    """The smoothed face at frame t is the Hann average of the unsmoothed face at t-2..t+2 of the same
+    weights with 2 frames less lookahead: on time (no lag), the closure gate untouched, the same latency."""
+    torch.manual_seed(0)
+    kw = dict(closure_head=True, closure_seal=True, closure_attack=2, lookahead=6)
+    smooth = DEITalk(tiny(**kw, output_smoothing=2)).eval()
+    plain = DEITalk(tiny(**{**kw, "lookahead": 4})).eval()
+    plain.load_state_dict(smooth.state_dict())
+    mel, e = torch.randn(1, 60, 80), torch.eye(8)[:1]
+    with torch.no_grad():
+        a = smooth.predict(mel, e, torch.ones(1), SILENCE)
+        b = plain.predict(mel, e, torch.ones(1), SILENCE)
+    taps = torch.hann_window(7, periodic=False)[1:-1]
+    taps = taps / taps.sum()
+    centred = torch.stack([(b["rig"][0, t - 2 : t + 3] * taps[:, None]).sum(0) for t in range(2, 58)])
+    torch.testing.assert_close(a["rig"][0, 2:58], centred, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(a["closure_gate"], b["closure_gate"])
+    torch.testing.assert_close(a["rig_base"], b["rig_base"])
+    assert a["rig"].diff(n=2, dim=1).abs().mean() < 0.7 * b["rig"].diff(n=2, dim=1).abs().mean()
+    assert TorchFaceModel(smooth).lookahead == TorchFaceModel(DEITalk(tiny(**kw))).lookahead
+    with pytest.raises(ValueError, match="lookahead"):
+        DEITalk(tiny(**kw, output_smoothing=7))
 
 
 def test_the_acceleration_loss_trains_a_face_that_shakes_less():

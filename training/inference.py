@@ -65,7 +65,9 @@ class TorchFaceModel(FaceModel):
         self.streams = hasattr(net, "stream")
         self.context = 0 if self.streams else self.cfg.left_context
         self._rest: dict[tuple, np.ndarray] = {}
-        self.mouth_smoothed = bool(getattr(self.cfg, "feature_smoothing", 0))
+        self.mouth_smoothed = bool(
+            getattr(self.cfg, "feature_smoothing", 0) or getattr(self.cfg, "output_smoothing", 0)
+        )
         self.la = self.cfg.lookahead
         self.lookahead = (HALF + self.la * HOP) / SAMPLE_RATE
         self.logmel = LogMel(PARAMS)  # on the CPU: a few rows per block

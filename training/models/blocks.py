@@ -26,15 +26,19 @@ def lip_mask(space: str) -> torch.Tensor:
     return torch.from_numpy(np.asarray(get_space(space).region_mask(*LIP_REGIONS), dtype=bool))
 
 
-def predict_aligned(net, mel, emotion, intensity, silence_mel: float, auto: bool = False) -> dict:
+def predict_aligned(
+    net, mel, emotion, intensity, silence_mel: float, auto: bool = False, early: int = 0, on_time=()
+) -> dict:
     """Offline pass of any causal preset, aligned to the audio: frame t of the result is the
-    network's output row t + lookahead (the audio is padded on the right with silence)."""
-    la = net.cfg.lookahead
+    network's output row t + lookahead (the audio is padded on the right with silence). With
+    `early`, only the keys in `on_time` are read so; the others are read from row
+    t + lookahead - early (outputs that run `early` frames ahead of a filter centred on them)."""
+    la, n = net.cfg.lookahead, mel.shape[1]
     pad = torch.full((mel.shape[0], la, mel.shape[2]), silence_mel, device=mel.device, dtype=mel.dtype)
     mel = torch.cat([mel, pad], 1)
     positions = torch.arange(mel.shape[1], device=mel.device).expand(mel.shape[0], -1)
     out = net(mel, emotion, intensity, positions, auto)
-    return {k: v[:, la:] for k, v in out.items()}
+    return {k: v[:, la : la + n] if k in on_time else v[:, la - early : la - early + n] for k, v in out.items()}
 
 
 def difference_loss(pred: torch.Tensor, target: torch.Tensor, order: int = 1) -> torch.Tensor:

@@ -138,6 +138,12 @@ class DEITalkConfig:
     # still comes out `lookahead` frames after the audio, smooth, with no filter after it to lag
     # (a causal filter on the output, as the bridge's One Euro, puts the face 30 ms behind).
     feature_smoothing: int = 0
+    # The same filter on the face that leaves (gates and all), `output_smoothing` frames each side,
+    # centred inside the lookahead: everything before it (base face, event logits, gates) is
+    # trained and read that many frames earlier, so the smoothed face is on time and the latency
+    # is the lookahead's. Why: v13's gates switch in 1-4 frames and most of its jitter was theirs;
+    # a zero-phase filter keeps the timing of closures that a causal one (the bridge's) delays.
+    output_smoothing: int = 0
 
     def __post_init__(self):  # JSON gives lists; keep tuples so configs compare equal
         for name in ("frontend_dilations", "motion_channels", "motion_dilations", "tcn_dilations"):
@@ -152,7 +158,7 @@ class DEITalkConfig:
         """Past frames (of log-mel) one output depends on: front end + sliding max + decoder + smoothing."""
         tcn = sum((self.tcn_kernel - 1) * d for d in self.tcn_dilations)
         front = sum((self.tcn_kernel - 1) * d for d in self.frontend_dilations)
-        return front + (self.saliency_window - 1) + tcn + 2 * self.feature_smoothing
+        return front + (self.saliency_window - 1) + tcn + 2 * (self.feature_smoothing + self.output_smoothing)
 
 
 def event_peaks(logit: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
@@ -237,9 +243,12 @@ class DEITalk(nn.Module):
             if getattr(cfg, f"{event}_head"):
                 setattr(self, logit, nn.Linear(cfg.tcn_channels, 1))
                 setattr(self, face, nn.Linear(cfg.tcn_channels, cfg.n_curves))
-        if cfg.feature_smoothing:
-            taps = torch.hann_window(2 * cfg.feature_smoothing + 3, periodic=False)[1:-1]
-            self.register_buffer("smooth_taps", taps / taps.sum(), persistent=False)
+        for name, h in (("smooth_taps", cfg.feature_smoothing), ("out_taps", cfg.output_smoothing)):
+            if h:
+                taps = torch.hann_window(2 * h + 3, periodic=False)[1:-1]
+                self.register_buffer(name, taps / taps.sum(), persistent=False)
+        if cfg.output_smoothing > cfg.lookahead:
+            raise ValueError(f"output_smoothing ({cfg.output_smoothing}) must fit in the lookahead ({cfg.lookahead})")
         if cfg.closure_head or cfg.rounding_head:
             self.register_buffer("lip", lip_mask(cfg.space).float(), persistent=False)
         if cfg.closure_seal:  # the two curves a sealed face sets (ARKit names)
@@ -312,7 +321,7 @@ class DEITalk(nn.Module):
             else:
                 y, cache[f"dec{i}"] = conv.step(inp, cache.get(f"dec{i}"))
                 x = F.relu(y)
-        x = self._smooth(x.transpose(1, 2), cache)
+        x = self._smooth(x.transpose(1, 2), "smooth", self.cfg.feature_smoothing, cache)
         rig = self.head(x)
         out = {"saliency": saliency, "emotion_logits": logits}
         if s_emo is not None:
@@ -332,7 +341,7 @@ class DEITalk(nn.Module):
                 gate, face = self._attack(gate, cache), self._seal(face)
             out.update({f"{event}_logit": logit, f"{event}_gate": gate})
             rig = rig + gate[..., None] * self.lip * (face - rig)
-        out["rig"] = rig
+        out["rig"] = self._smooth(rig, "out_smooth", self.cfg.output_smoothing, cache)
         return out
 
     def _hold(self, event: str, gate, cache: dict | None):
@@ -380,22 +389,25 @@ class DEITalk(nn.Module):
         face[..., self.jaw_index], face[..., self.close_index] = jaw, close
         return face
 
-    def _smooth(self, x, cache: dict | None):
-        """The causal Hann filter on features [B, T, C]; before the first row, the first row (the
-        stream's cache holds the last 2h rows, so streaming equals offline)."""
-        h = self.cfg.feature_smoothing
+    def _smooth(self, x, key: str, h: int, cache: dict | None):
+        """The causal Hann filter (2h+1 taps) on rows [B, T, C]; before the first row, the first row
+        (a stream's cache holds the last 2h rows under `key`, so streaming equals offline)."""
         if not h:
             return x
-        past = None if cache is None else cache.get("smooth")
+        past = None if cache is None else cache.get(key)
         if past is None:
             past = x[:, :1].expand(-1, 2 * h, -1)
         joined = torch.cat([past, x], 1)
         if cache is not None:
-            cache["smooth"] = joined[:, joined.shape[1] - 2 * h :]
-        return joined.unfold(1, 2 * h + 1, 1) @ self.smooth_taps  # [B, T, C, 2h+1] @ [2h+1]
+            cache[key] = joined[:, joined.shape[1] - 2 * h :]
+        taps = self.smooth_taps if key == "smooth" else self.out_taps
+        return joined.unfold(1, 2 * h + 1, 1) @ taps  # [B, T, C, 2h+1] @ [2h+1]
 
     def predict(self, mel, emotion, intensity, silence_mel: float, auto: bool = False):
-        return predict_aligned(self, mel, emotion, intensity, silence_mel, auto)
+        # With output smoothing the smoothed face is on time and what feeds it `output_smoothing`
+        # frames earlier (the filter's centre): the losses read each at its own time.
+        h = self.cfg.output_smoothing
+        return predict_aligned(self, mel, emotion, intensity, silence_mel, auto, early=h, on_time=("rig",))
 
     # -- training -----------------------------------------------------------------------------
     stages = ("main",)
