@@ -30,6 +30,9 @@ VARIANTS = {
     "closure_attack": dict(closure_head=True, closure_hold=1, closure_release=2, closure_attack=2, closure_lead=3),
     "smooth_face": dict(closure_head=True, rounding_head=True, closure_attack=2, w_acc=5.0),
     "smoothed_output": dict(closure_head=True, rounding_head=True, closure_attack=2, output_smoothing=2),
+    "seal_after_smoothing": dict(
+        closure_head=True, rounding_head=True, closure_seal=True, output_smoothing=2, smooth_closure=False
+    ),
     "every_event": dict(
         closure_head=True, rounding_head=True, w_closure_any=1.0, w_rounding_any=0.5, w_closure_none=1.0
     ),
@@ -212,6 +215,25 @@ def test_output_smoothing_is_centred_on_time_inside_the_lookahead():
     assert TorchFaceModel(smooth).lookahead == TorchFaceModel(DEITalk(tiny(**kw))).lookahead
     with pytest.raises(ValueError, match="lookahead"):
         DEITalk(tiny(**kw, output_smoothing=7))
+
+
+def test_a_seal_after_the_output_filter_stays_a_seal_and_on_time():
+    """smooth_closure=False: where the closure gate is fully on, the lips are the sealed face itself
+    (not its average with the open frames around it), at the same frames as without a filter."""
+    torch.manual_seed(0)
+    kw = dict(closure_head=True, closure_seal=True, closure_threshold=1e-4, lookahead=6)  # the gate always on
+    late = DEITalk(tiny(**kw, output_smoothing=2, smooth_closure=False)).eval()
+    blurred = DEITalk(tiny(**kw, output_smoothing=2)).eval()
+    plain = DEITalk(tiny(**{**kw, "lookahead": 4})).eval()
+    for net in (late, blurred):
+        net.load_state_dict(plain.state_dict())
+    mel, e = torch.randn(1, 60, 80), torch.eye(8)[:1]
+    with torch.no_grad():
+        a, c, b = (net.predict(mel, e, torch.ones(1), SILENCE)["rig"][0] for net in (late, blurred, plain))
+    lip = lip_mask("arkit")
+    torch.testing.assert_close(a[2:, lip], b[2:, lip])
+    assert (c[2:, lip] - b[2:, lip]).abs().max() > 1e-3  # smoothed with it, the seal would blur
+    torch.testing.assert_close(a[2:58, ~lip], c[2:58, ~lip])  # the rest of the face is filtered alike
 
 
 def test_the_acceleration_loss_trains_a_face_that_shakes_less():
