@@ -263,7 +263,9 @@ class Renderer:
         if ahead is not None:
             probs, backend = ahead, "onnxruntime"
         else:
-            probs = window_probabilities(self.vad_model, [read[i][1] for i in keys]) if keys and self.vad_model else None
+            probs = (
+                window_probabilities(self.vad_model, [read[i][1] for i in keys]) if keys and self.vad_model else None
+            )
             backend = None if probs is None else self.vad_model.backend
         replays = {} if probs is None else {i: ReplayModel(p, backend) for i, p in zip(keys, probs)}
         return [self.render(job, collect, read.get(i), replays.get(i)) for i, job in enumerate(jobs)]
