@@ -224,19 +224,30 @@ class Renderer:
         one_blas_thread()
 
         self.model = load_model(model_spec, resolve_device(device, model_spec))
-        self.vad_model = None
-        if vad in ("auto", "silero"):
-            from .vad import SileroUnavailable, load_silero
+        self._vad = vad
+        self._vad_model = self._vad_loaded = None
 
-            try:
-                self.vad_model = load_silero()  # shared by the lines, one at a time
-            except SileroUnavailable:
-                self.vad_model = None  # make_vad falls back (auto) or says why (silero), per line
+    @property
+    def vad_model(self):
+        """The Silero network shared by the lines, one at a time; loaded on first need (a worker
+        whose lines all had their voice activity computed ahead never loads it). None when it cannot
+        load: make_vad then falls back (auto) or says why (silero), per line."""
+        if not self._vad_loaded:
+            self._vad_loaded = True
+            if self._vad in ("auto", "silero"):
+                from .vad import SileroUnavailable, load_silero
+
+                try:
+                    self._vad_model = load_silero()
+                except SileroUnavailable:
+                    self._vad_model = None
+        return self._vad_model
 
     def render_many(self, jobs: list[dict], collect: bool = False) -> list[dict]:
         """Several lines, their voice activity computed side by side first (one batched Silero call
         per 32 ms step for all of them: the VAD was as costly as the network, one call per window
-        per line), then each rendered as `render` does. The takes are the ones `render` writes."""
+        per line), then each rendered as `render` does. The takes are the ones `render` writes.
+        Probabilities computed ahead for exactly this group (run_local's VAD_AHEAD) are used as they are."""
         from .audio import load_audio
         from .vad import ReplayModel, window_probabilities
 
@@ -247,9 +258,16 @@ class Renderer:
                 read[i] = (audio_stat, load_audio(job["audio"]))
             except Exception:  # render() reads it again and reports why, as for a single line
                 pass
-        keys = [i for i in sorted(read) if jobs[i]["options"].get("vad", "auto") in ("auto", "silero")]
-        probs = window_probabilities(self.vad_model, [read[i][1] for i in keys]) if self.vad_model else None
-        replays = {} if probs is None else {i: ReplayModel(p, self.vad_model.backend) for i, p in zip(keys, probs)}
+        keys = [i for i in sorted(read) if _uses_silero(jobs[i])]
+        ahead = VAD_AHEAD.get(tuple((jobs[i]["audio"], read[i][0]) for i in keys)) if keys else None
+        if ahead is not None:
+            probs, backend = ahead, "onnxruntime"
+        else:
+            probs = (
+                window_probabilities(self.vad_model, [read[i][1] for i in keys]) if keys and self.vad_model else None
+            )
+            backend = None if probs is None else self.vad_model.backend
+        replays = {} if probs is None else {i: ReplayModel(p, backend) for i, p in zip(keys, probs)}
         return [self.render(job, collect, read.get(i), replays.get(i)) for i, job in enumerate(jobs)]
 
     def render(self, job: dict, collect: bool = False, read: tuple | None = None, vad_model=None) -> dict:
@@ -262,7 +280,8 @@ class Renderer:
         from .cli_stream import _controls_or_error, render_take
 
         audio_stat = _stat(job["audio"]) if read is None else read[0]
-        vad_model = vad_model or self.vad_model
+        if vad_model is None and _uses_silero(job):
+            vad_model = self.vad_model
         try:
             args = argparse.Namespace(**job["options"], sink=[], allow_remote=False)
             _controls_or_error(args)
@@ -287,6 +306,76 @@ class Renderer:
             return {"ok": False, "reason": str(e)}
         except Exception as e:  # one line's bug or damage must not stop the others; it is reported
             return {"ok": False, "reason": f"{type(e).__name__}: {e}".replace("\n", " ")}
+
+
+def _uses_silero(job: dict) -> bool:
+    return job["options"].get("vad", "auto") in ("auto", "silero")
+
+
+# -- voice activity ahead of the model ------------------------------------------------------------
+# Silero needs only onnxruntime, the network torch (~1 s to import, during which the other core
+# idles). So run_local forks a child before torch loads that runs Silero over every group of lines,
+# batched exactly as render_many would batch it (the same probabilities), while this process
+# imports torch; the workers fork after that and inherit the results here. Keyed by the group:
+# ((audio path, (size, mtime) before reading), ...) of the lines that use Silero, in order.
+VAD_AHEAD: dict[tuple, list] = {}
+
+
+def _vad_ahead_child(batches: list[list[str]], conn) -> None:
+    result: dict[tuple, list] = {}
+    try:
+        from .audio import load_audio
+        from .vad import load_silero, window_probabilities
+
+        model = load_silero()
+        for paths in batches:
+            read = []
+            for path in paths:
+                audio_stat = _stat(path)
+                try:
+                    read.append((path, audio_stat, load_audio(path)))
+                except Exception:  # the worker reports it; the group's other lines still batch
+                    pass
+            if not read:
+                continue
+            probs = window_probabilities(model, [samples for _p, _s, samples in read])
+            if probs is None:  # a backend that cannot batch: the workers do it as before
+                break
+            result[tuple((path, audio_stat) for path, audio_stat, _x in read)] = probs
+    except Exception:  # anything at all: the workers compute what is missing themselves
+        pass
+    conn.send(result)
+    conn.close()
+
+
+def start_vad_ahead(batches: list[list[dict]]):
+    """Fork the child that computes the Silero probabilities of these groups of jobs; None where
+    it cannot (no fork on this platform, nothing that uses Silero)."""
+    import multiprocessing
+
+    batches = [[job["audio"] for job in batch if _uses_silero(job)] for batch in batches]
+    if "fork" not in multiprocessing.get_all_start_methods() or not any(batches):
+        return None
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_vad_ahead_child, args=(batches, send), daemon=True)
+    child.start()
+    send.close()
+    return child, recv
+
+
+def finish_vad_ahead(started) -> None:
+    """Wait for start_vad_ahead's child and keep what it computed in VAD_AHEAD."""
+    if started is None:
+        return
+    child, recv = started
+    try:
+        VAD_AHEAD.update(recv.recv())
+    except (EOFError, OSError):  # the child died: the workers compute it
+        pass
+    finally:
+        recv.close()
+        child.join()
 
 
 # A test hook, not an option: a worker kills its own process (SIGKILL, as the OOM killer or a lost
@@ -488,9 +577,15 @@ def run_local(bake: Bake, jobs: int, device: str = "auto", vad: str = "auto") ->
     if not todo:
         return
     jobs = max(1, min(jobs, len(todo)))
+    batches = groups(todo, jobs)
+    # The reference model imports no torch: nothing to overlap, its workers run Silero themselves.
+    ahead = None if bake.model_spec == "reference" else start_vad_ahead([[j for _l, j in b] for b in batches])
     if jobs == 1:
-        renderer = Renderer(bake.model_spec, device, vad)
-        for group in groups(todo, 1):
+        try:
+            renderer = Renderer(bake.model_spec, device, vad)
+        finally:
+            finish_vad_ahead(ahead)
+        for group in batches:
             for (line, _job), result in zip(group, renderer.render_many([job for _line, job in group])):
                 bake.done(line, result)
         return
@@ -499,11 +594,14 @@ def run_local(bake: Bake, jobs: int, device: str = "auto", vad: str = "auto") ->
     from concurrent.futures.process import BrokenProcessPool
 
     # fork: workers start in milliseconds with what this process imported (torch, before any of
-    # its threads exist: the model is loaded in each worker, never here).
-    if bake.model_spec != "reference":
-        import torch  # noqa: F401
+    # its threads exist: the model is loaded in each worker, never here), and VAD_AHEAD.
+    try:
+        if bake.model_spec != "reference":
+            import torch  # noqa: F401
 
-        import training.inference  # noqa: F401
+            import training.inference  # noqa: F401
+    finally:
+        finish_vad_ahead(ahead)
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     pool = ProcessPoolExecutor(
         jobs,
@@ -512,7 +610,7 @@ def run_local(bake: Bake, jobs: int, device: str = "auto", vad: str = "auto") ->
         initargs=(bake.model_spec, device, vad),
     )
     pending: dict = {}
-    queue = iter(groups(todo, jobs))
+    queue = iter(batches)
     broken = False
     try:
         # A few lines in flight per worker: enough to keep them busy, few enough that Ctrl-C or a

@@ -89,6 +89,18 @@ def format_timecode(seconds: float, rate: int) -> str:
     return f"{h % 24:02d}:{mi:02d}:{s:02d}:{int(f):02d}.{int(round(sub * 1000)) % 1000:03d}"
 
 
+def timecode_fields(seconds, rate: int) -> np.ndarray:
+    """format_timecode's numbers for many times at once: int64 [n, 5] of hours (mod 24), minutes,
+    seconds, frame and sub-frame thousandths; the same arithmetic, element for element."""
+    total = np.asarray(seconds, dtype=np.float64) * rate
+    whole = np.floor(total + 1e-6)
+    sub = np.maximum(0.0, total - whole)
+    s, f = np.divmod(whole.astype(np.int64), rate)
+    h, rem = np.divmod(s, 3600)
+    mi, s = np.divmod(rem, 60)
+    return np.stack([h % 24, mi, s, f, np.rint(sub * 1000).astype(np.int64) % 1000], axis=1)
+
+
 def rate_from_times(times) -> float | None:
     """The frame rate the median step between frame times gives, snapped to a standard rate
     when within 2 % (capture clocks jitter); None when the times do not advance."""
@@ -217,13 +229,15 @@ def write_csv(take: Take, path) -> None:
         w = csv.writer(f, lineterminator="\n")
         head = ["Timecode"] + (["BlendShapeCount"] if llf else []) + [take.space.curves[i] for i in order]
         w.writerow(head)
-        # Rows by hand: numbers and timecodes never need CSV quoting, and one %-format per row is
-        # ~5x faster than a cell list through csv.writer (a bake writes millions of cells). The
-        # float32 values widen exactly to float, so the digits are those of f"{value:.10f}".
-        row_format = ",".join(["%.10f"] * len(order)) + "\n"
-        lead = ",61," if llf else ","
-        for t, values in zip(take.times, take.frames[:, order].astype(np.float64).tolist()):
-            f.write(format_timecode(t, rate) + lead + row_format % tuple(values))
+        # Rows by hand: numbers and timecodes never need CSV quoting, and one %-format per row
+        # (timecode and values together, the timecodes' numbers computed for the whole take at
+        # once) is ~5x faster than a cell list through csv.writer (a bake writes millions of
+        # cells). The float32 values widen exactly to float, so the digits are those of
+        # f"{value:.10f}"; the timecode is format_timecode's.
+        row_format = "%02d:%02d:%02d:%02d.%03d" + (",61," if llf else ",") + ",".join(["%.10f"] * len(order)) + "\n"
+        codes = timecode_fields(take.times, rate).tolist()
+        values = take.frames[:, order].astype(np.float64).tolist()
+        f.write("".join([row_format % (*c, *v) for c, v in zip(codes, values)]))
 
 
 # -- JSON -----------------------------------------------------------------------------------------

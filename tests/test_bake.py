@@ -184,3 +184,26 @@ def test_ray_bake_with_a_killed_actor_finishes_on_rerun_identical_to_one_process
     assert r.returncode == 0, r.stderr
     for take in one_process_bake.rglob("*.csv"):
         assert (collected / take.relative_to(one_process_bake)).read_bytes() == take.read_bytes()
+
+
+def test_voice_activity_computed_ahead_is_what_a_worker_computes_for_its_group(tmp_path):
+    # run_local forks a child that runs Silero over the groups while torch loads; a worker uses
+    # those probabilities only for exactly the group (and audio) they were computed for.
+    pytest.importorskip("onnxruntime")
+    from bridge import bake
+    from bridge.audio import load_audio
+    from bridge.vad import load_silero, window_probabilities
+
+    clips = _clips(tmp_path / "vo", 5)
+    jobs = [{"audio": str(c), "options": {"vad": "auto"}} for c in clips]
+    missing = {"audio": str(tmp_path / "gone.wav"), "options": {"vad": "auto"}}
+    energy = {"audio": str(clips[0]), "options": {"vad": "energy"}}
+    bake.VAD_AHEAD.clear()
+    bake.finish_vad_ahead(bake.start_vad_ahead([jobs[:3], [*jobs[3:], missing, energy]]))
+    model = load_silero()
+    assert len(bake.VAD_AHEAD) == 2
+    for group in (jobs[:3], jobs[3:]):  # the unreadable and the energy-VAD lines are not in a group's batch
+        key = tuple((j["audio"], bake._stat(j["audio"])) for j in group)
+        expected = window_probabilities(model, [load_audio(j["audio"]) for j in group])
+        assert all(np.array_equal(a, b) for a, b in zip(bake.VAD_AHEAD[key], expected, strict=True))
+    bake.VAD_AHEAD.clear()

@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,3 +229,33 @@ def test_written_files_get_normal_permissions(tmp_path):
     path = tmp_path / "take.csv"
     write_take(random_take(n=2), path)
     assert path.stat().st_mode & 0o044 == 0o044  # readable by others, like any file the user makes
+
+
+def _csv_cell_by_cell(take: Take) -> str:
+    """The CSV the writer has always written, built cell by cell: one format_timecode per row and
+    f"{value:.10f}" per value (the writer now formats a whole take at once; the bytes must not move)."""
+    llf = take.space.name == "livelinkface"
+    order = [take.space.index(n) for n in livelinkface_csv_columns()] if llf else list(range(len(take.space)))
+    head = ["Timecode"] + (["BlendShapeCount"] if llf else []) + [take.space.curves[i] for i in order]
+    rows = [",".join(head)]
+    for t, values in zip(take.times, take.frames[:, order]):
+        cells = [format_timecode(t, int(round(take.fps)))] + (["61"] if llf else [])
+        rows.append(",".join(cells + [f"{float(v):.10f}" for v in values]))
+    return "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize(
+    "take",
+    [
+        read_take(Path(__file__).parents[1] / "examples" / "take.csv"),  # a real take, as a bake writes them
+        random_take(n=400, fps=60.0, start=23 * 3600 + 59 * 60 + 55.1),  # across midnight
+        random_take("arkit", n=250, fps=30.0, start=0.0),
+        random_take("metahuman", n=120, fps=24.0, start=3.7),
+        random_take(n=97, fps=59.94, start=12345.678),
+    ],
+    ids=["example-take", "midnight", "arkit-30", "metahuman-24", "ntsc"],
+)
+def test_csv_bytes_are_those_of_the_cell_by_cell_writer(tmp_path, take):
+    path = tmp_path / "take.csv"
+    write_take(take, path)
+    assert path.read_text() == _csv_cell_by_cell(take)
