@@ -260,7 +260,7 @@ class Renderer:
                 pass
         keys = [i for i in sorted(read) if _uses_silero(jobs[i])]
         ahead = VAD_AHEAD.get(tuple((jobs[i]["audio"], read[i][0]) for i in keys)) if keys else None
-        if ahead is not None:
+        if ahead is not None:  # only a batching backend computes ahead, and only onnxruntime's batches
             probs, backend = ahead, "onnxruntime"
         else:
             probs = (

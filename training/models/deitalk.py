@@ -247,10 +247,10 @@ class DEITalk(nn.Module):
             if getattr(cfg, f"{event}_head"):
                 setattr(self, logit, nn.Linear(cfg.tcn_channels, 1))
                 setattr(self, face, nn.Linear(cfg.tcn_channels, cfg.n_curves))
-        for name, h in (("smooth_taps", cfg.feature_smoothing), ("out_taps", cfg.output_smoothing)):
-            if h:
+        for key, h in (("smooth", cfg.feature_smoothing), ("out_smooth", cfg.output_smoothing)):
+            if h:  # `_smooth(x, key, ...)` reads `<key>_taps`
                 taps = torch.hann_window(2 * h + 3, periodic=False)[1:-1]
-                self.register_buffer(name, taps / taps.sum(), persistent=False)
+                self.register_buffer(f"{key}_taps", taps / taps.sum(), persistent=False)
         if cfg.output_smoothing > cfg.lookahead:
             raise ValueError(f"output_smoothing ({cfg.output_smoothing}) must fit in the lookahead ({cfg.lookahead})")
         if cfg.closure_head or cfg.rounding_head:
@@ -413,8 +413,7 @@ class DEITalk(nn.Module):
         joined = torch.cat([past, x], 1)
         if cache is not None:
             cache[key] = joined[:, joined.shape[1] - 2 * h :]
-        taps = self.smooth_taps if key == "smooth" else self.out_taps
-        return joined.unfold(1, 2 * h + 1, 1) @ taps  # [B, T, C, 2h+1] @ [2h+1]
+        return joined.unfold(1, 2 * h + 1, 1) @ getattr(self, f"{key}_taps")  # [B, T, C, 2h+1] @ [2h+1]
 
     def predict(self, mel, emotion, intensity, silence_mel: float, auto: bool = False):
         # With output smoothing the smoothed face is on time and what feeds it `output_smoothing`
