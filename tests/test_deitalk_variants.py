@@ -29,6 +29,7 @@ VARIANTS = {
     "held_rounding": dict(closure_head=True, rounding_head=True, closure_hold=1, rounding_hold=2, rounding_release=2),
     "closure_attack": dict(closure_head=True, closure_hold=1, closure_release=2, closure_attack=2, closure_lead=3),
     "smooth_face": dict(closure_head=True, rounding_head=True, closure_attack=2, w_acc=5.0),
+    "smooth_base": dict(closure_head=True, rounding_head=True, closure_attack=2, w_acc_base=5.0),
     "smoothed_output": dict(closure_head=True, rounding_head=True, closure_attack=2, output_smoothing=2),
     "seal_after_smoothing": dict(
         closure_head=True, rounding_head=True, closure_seal=True, output_smoothing=2, smooth_closure=False
@@ -77,6 +78,18 @@ def test_variants_train_every_parameter_and_stream_like_offline(variant):
         assert {"closure_any", "rounding_any", "closure_none"} <= set(parts)
     if variant == "smooth_face":
         assert "acc" in parts
+    if variant == "smooth_base":
+        # The base face's shake costs, the jaw's does not (its short open vowels need the speed).
+        shaken = {}
+        for name in ("jawOpen", "mouthPucker"):
+            batch = batch_with_closures(4)
+            torch.manual_seed(1)
+            batch["target"][:, ::2, ARKIT.index(name)] += 0.5
+            shaken[name] = net.loss(batch)[1]["acc_base"]
+        torch.manual_seed(1)
+        still = net.loss(batch_with_closures(4))[1]["acc_base"]
+        torch.testing.assert_close(shaken["jawOpen"], still)
+        assert shaken["mouthPucker"] > 2 * still
     controls = Controls(emotion=onehot("happy"), intensity=0.8, auto=variant != "no_dei")
     assert_streaming_equals_offline(TorchFaceModel(net.eval()), speechlike(1.0, seed=2), controls)
 

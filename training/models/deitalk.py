@@ -132,6 +132,10 @@ class DEITalkConfig:
     # model this issue was filed against, a mumble, 10x less. An MSE on second differences of the
     # gated output, so the event logits learn to rise and fall without flicker.
     w_acc: float = 0.0
+    # The same on the base face alone (before the event gates), the jaw left out: w_acc on the
+    # gated face (v15, v16) slowed the seals and the jaw on short open vowels, while the base
+    # regression's own wobble is about half of v13's mouth jitter (docs/model-card.md).
+    w_acc_base: float = 0.0
     # Smoothing inside the lookahead (emorig's addition): a fixed causal Hann filter over the
     # decoder's last features, `feature_smoothing` frames each side of its centre. It delays the
     # features by that many frames, so the network trains to be that much earlier; the face
@@ -255,6 +259,9 @@ class DEITalk(nn.Module):
             raise ValueError(f"output_smoothing ({cfg.output_smoothing}) must fit in the lookahead ({cfg.lookahead})")
         if cfg.closure_head or cfg.rounding_head:
             self.register_buffer("lip", lip_mask(cfg.space).float(), persistent=False)
+        if cfg.w_acc_base:  # every curve but the jaw's
+            jaw = get_space(cfg.space).region_mask("jaw")
+            self.register_buffer("acc_base_curves", torch.from_numpy(~jaw), persistent=False)
         if cfg.closure_seal:  # the two curves a sealed face sets (ARKit names)
             space = get_space(cfg.space)
             self.jaw_index, self.close_index = space.index("jawOpen"), space.index("mouthClose")
@@ -468,6 +475,10 @@ class DEITalk(nn.Module):
         if cfg.w_acc:
             parts["acc"] = acceleration_loss(out["rig"], target)
             total = total + cfg.w_acc * parts["acc"]
+        if cfg.w_acc_base:
+            keep = self.acc_base_curves
+            parts["acc_base"] = acceleration_loss(rig[..., keep], target[..., keep])
+            total = total + cfg.w_acc_base * parts["acc_base"]
         stops = batch.get("stops")
         if cfg.w_closure_none and "closure_logit" in out and stops is not None and bool((stops > 0.5).any()):
             peaks = event_peaks(out["closure_logit"], stops > 0.5)
